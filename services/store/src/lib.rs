@@ -1,1 +1,99 @@
+//! Where clusterconfig keeps its state: the `Store` trait and its backends.
+//!
+//! A cluster is the unit of everything: its resources, secrets, operations, agent facts and version counter
+//! live in one partition, so a cluster's desired state is one read and a change is one atomic write (a SQL
+//! transaction, or one Cosmos DB transactional batch). The `conformance` module is the trait's contract, run
+//! against every backend.
 
+pub mod change;
+pub mod conformance;
+pub mod error;
+pub mod records;
+mod sql;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use uuid::Uuid;
+
+pub use change::{Change, Committed, Expect, Write};
+pub use error::{Result, StoreError};
+pub use records::*;
+
+/// A cluster's version moved (seen through the store, possibly written by another instance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterChanged {
+    pub cluster: String,
+    pub version: u64,
+}
+
+/// The stream of changes other instances made, for stores shared by several instances.
+pub type ChangeFeed = BoxStream<'static, ClusterChanged>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite`, `postgres` or `cosmos`, for logs and metrics.
+    fn backend(&self) -> &'static str;
+
+    /// The cluster's record, resources, secrets and running operations, read consistently.
+    async fn partition(&self, cluster: &str) -> Result<Partition>;
+
+    async fn cluster(&self, cluster: &str) -> Result<Option<ClusterRecord>>;
+
+    async fn resource(&self, cluster: &str, kind: ResourceKind, name: &str)
+    -> Result<Option<ResourceRecord>>;
+
+    /// Resources of one kind in name order, starting after `after`.
+    async fn list_resources(
+        &self,
+        cluster: &str,
+        kind: ResourceKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ResourceRecord>>;
+
+    async fn operation(&self, cluster: &str, id: Uuid) -> Result<Option<OperationRecord>>;
+
+    /// Running operations of a cluster in id order, starting after `after`.
+    async fn list_running_operations(
+        &self,
+        cluster: &str,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<OperationRecord>>;
+
+    /// Applies all writes of `change` or none: if any expectation fails, `StoreError::Conflict`.
+    async fn commit(&self, change: Change) -> Result<Committed>;
+
+    /// Running operations whose deadline has passed, across all clusters.
+    async fn operations_past_deadline(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OperationRecord>>;
+
+    /// Secret groups past their expiry, across all clusters.
+    async fn expired_secrets(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<SecretKey>>;
+
+    /// Deletes one secret group if it is still expired at `now` (a rewrite since it was listed keeps it).
+    async fn delete_expired_secret(&self, key: &SecretKey, now: DateTime<Utc>) -> Result<bool>;
+
+    /// Deletes finished operation records whose retention ended; returns how many.
+    async fn delete_expired_operations(&self, now: DateTime<Utc>, limit: usize) -> Result<u64>;
+
+    async fn subscription(&self, subscription: &str) -> Result<Option<SubscriptionRecord>>;
+
+    async fn put_subscription(&self, record: SubscriptionRecord) -> Result<()>;
+
+    /// The clusters (lowercase ids) that have records in a subscription.
+    async fn clusters_in_subscription(&self, subscription: &str) -> Result<Vec<String>>;
+
+    /// Removes every record of a cluster, secrets included.
+    async fn purge_cluster(&self, cluster: &str) -> Result<()>;
+
+    /// Changes made through other instances, for stores several instances share; `None` for a single-process store.
+    fn changes(&self) -> Option<ChangeFeed> {
+        None
+    }
+}

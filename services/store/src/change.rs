@@ -1,0 +1,89 @@
+//! A change: several writes to one cluster's partition, applied all together or not at all.
+
+use chrono::{DateTime, Utc};
+
+use crate::records::{Etag, OperationRecord, ResourceKind, ResourceRecord, SecretRecord};
+
+/// What a write requires of the record it replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    Anything,
+    Absent,
+    Etag(Etag),
+}
+
+#[derive(Debug, Clone)]
+pub enum Write {
+    PutResource {
+        record: ResourceRecord,
+        expect: Expect,
+    },
+    DeleteResource {
+        kind: ResourceKind,
+        name: String,
+        expect: Expect,
+    },
+    /// Creates or replaces one secret group.
+    PutSecret(SecretRecord),
+    /// Removes one secret group if it is there.
+    DeleteSecret {
+        kind: ResourceKind,
+        name: String,
+        group: String,
+    },
+    PutOperation {
+        record: OperationRecord,
+        expect: Expect,
+    },
+    /// Records what the cluster's agent reported and when it was last heard from.
+    PutAgent {
+        agent: Option<String>,
+        last_contact: DateTime<Utc>,
+    },
+}
+
+/// Writes to one cluster, applied atomically. A change that bumps the version wakes the cluster's agents.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub cluster: String,
+    pub subscription: String,
+    /// The time of the change (from the caller's clock), recorded when it creates the cluster's record.
+    pub at: DateTime<Utc>,
+    pub bump_version: bool,
+    pub writes: Vec<Write>,
+}
+
+impl Change {
+    pub fn new(cluster: impl Into<String>, subscription: impl Into<String>, at: DateTime<Utc>) -> Self {
+        Self {
+            cluster: cluster.into(),
+            subscription: subscription.into(),
+            at,
+            bump_version: false,
+            writes: Vec::new(),
+        }
+    }
+
+    pub fn bump(mut self) -> Self {
+        self.bump_version = true;
+        self
+    }
+
+    pub fn with(mut self, write: Write) -> Self {
+        self.writes.push(write);
+        self
+    }
+
+    pub fn push(&mut self, write: Write) {
+        self.writes.push(write);
+    }
+}
+
+/// The outcome of a committed change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The cluster's version after the change.
+    pub version: u64,
+    /// The new etag of each write that put a resource or an operation, in the order of the writes.
+    pub etags: Vec<Option<Etag>>,
+}

@@ -1,0 +1,167 @@
+//! What the store keeps. Every record belongs to one cluster (its partition); bodies are opaque bytes that the
+//! application encodes (and encrypts), so the store sees only what it needs to find and order records.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// An opaque version of a record, new on every write; used for optimistic concurrency.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Etag(pub String);
+
+impl Etag {
+    pub fn new_random() -> Self {
+        Etag(Uuid::new_v4().simple().to_string())
+    }
+}
+
+/// The kinds of resource a cluster holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResourceKind {
+    FluxConfiguration,
+    Extension,
+    SourceControlConfiguration,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 3] = [
+        ResourceKind::FluxConfiguration,
+        ResourceKind::Extension,
+        ResourceKind::SourceControlConfiguration,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::FluxConfiguration => "flux",
+            ResourceKind::Extension => "extension",
+            ResourceKind::SourceControlConfiguration => "scc",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// A cluster's own record: its version counter and what its agent last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterRecord {
+    pub cluster: String,
+    pub subscription: String,
+    /// Grows by one with every change of the cluster's desired state.
+    pub version: u64,
+    /// JSON of the agent's reported facts.
+    pub agent: Option<String>,
+    pub last_contact: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A resource of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRecord {
+    pub cluster: String,
+    pub kind: ResourceKind,
+    /// Lowercase.
+    pub name: String,
+    pub generation: u64,
+    /// The provisioning state, for operators and queries.
+    pub state: String,
+    pub deleting: bool,
+    pub body: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set by the store; ignored when writing.
+    pub etag: Etag,
+}
+
+/// One group of a resource's write-only values, with the time it must be gone by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub cluster: String,
+    pub kind: ResourceKind,
+    pub name: String,
+    pub group: String,
+    /// The resource generation that wrote these values.
+    pub generation: u64,
+    pub expires_at: DateTime<Utc>,
+    pub body: Vec<u8>,
+}
+
+/// Identifies a secret group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SecretKey {
+    pub cluster: String,
+    pub kind: ResourceKind,
+    pub name: String,
+    pub group: String,
+}
+
+/// A long-running operation on a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationRecord {
+    pub cluster: String,
+    pub id: Uuid,
+    pub kind: ResourceKind,
+    pub name: String,
+    /// `create`, `update` or `delete`.
+    pub action: String,
+    /// The resource generation this operation waits for.
+    pub generation: u64,
+    /// While running, the resource's state (`Creating`...); then `Succeeded`, `Failed` or `Canceled`.
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// When a running operation times out.
+    pub deadline: DateTime<Utc>,
+    /// JSON of the ARM error of a failed operation.
+    pub error: Option<String>,
+    /// When a finished operation record may be removed.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Set by the store; ignored when writing.
+    pub etag: Etag,
+}
+
+impl OperationRecord {
+    pub fn is_running(&self) -> bool {
+        self.ended_at.is_none()
+    }
+}
+
+/// The state ARM last notified for a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    /// Lowercase.
+    pub subscription: String,
+    pub state: String,
+    /// JSON of the notification body.
+    pub body: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Everything of one cluster that the desired state and write decisions need, read consistently.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Partition {
+    pub cluster: Option<ClusterRecord>,
+    pub resources: Vec<ResourceRecord>,
+    pub secrets: Vec<SecretRecord>,
+    /// Running operations only.
+    pub operations: Vec<OperationRecord>,
+}
+
+impl Partition {
+    pub fn version(&self) -> u64 {
+        self.cluster.as_ref().map_or(0, |c| c.version)
+    }
+
+    pub fn resource(&self, kind: ResourceKind, name: &str) -> Option<&ResourceRecord> {
+        self.resources.iter().find(|r| r.kind == kind && r.name == name)
+    }
+}
+
+/// Timestamps are kept as milliseconds since the epoch in every backend.
+pub fn to_millis(time: DateTime<Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+pub fn from_millis(millis: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(millis).unwrap_or_default()
+}

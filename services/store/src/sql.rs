@@ -1,0 +1,553 @@
+//! The SQL backends (SQLite and PostgreSQL) share their statements and row mapping: both accept `$N` parameters,
+//! `ON CONFLICT` and `RETURNING`. `sql_store!` writes the `Store` implementation for one sqlx database type; the
+//! backend supplies three hooks: `write_tx` (a transaction that serializes writers of a cluster), `read_tx`
+//! (a consistent snapshot) and `signal` (announce a new version to other instances, inside the transaction).
+
+/// Maps a row of `resources` (or `operations`, ...) to its record. Shared by both backends.
+macro_rules! sql_rows {
+    ($row:ty) => {
+        use sqlx::Row as _;
+
+        fn resource_from(row: &$row) -> $crate::Result<$crate::ResourceRecord> {
+            let kind: String = row.try_get("kind")?;
+            Ok($crate::ResourceRecord {
+                cluster: row.try_get("cluster")?,
+                kind: $crate::ResourceKind::parse(&kind)
+                    .ok_or_else(|| $crate::StoreError::Corrupt(format!("unknown resource kind '{kind}'")))?,
+                name: row.try_get("name")?,
+                generation: row.try_get::<i64, _>("generation")? as u64,
+                state: row.try_get("state")?,
+                deleting: row.try_get("deleting")?,
+                body: row.try_get("body")?,
+                created_at: $crate::from_millis(row.try_get("created_at")?),
+                updated_at: $crate::from_millis(row.try_get("updated_at")?),
+                etag: $crate::Etag(row.try_get("etag")?),
+            })
+        }
+
+        fn secret_from(row: &$row) -> $crate::Result<$crate::SecretRecord> {
+            let kind: String = row.try_get("kind")?;
+            Ok($crate::SecretRecord {
+                cluster: row.try_get("cluster")?,
+                kind: $crate::ResourceKind::parse(&kind)
+                    .ok_or_else(|| $crate::StoreError::Corrupt(format!("unknown resource kind '{kind}'")))?,
+                name: row.try_get("name")?,
+                group: row.try_get("grp")?,
+                generation: row.try_get::<i64, _>("generation")? as u64,
+                expires_at: $crate::from_millis(row.try_get("expires_at")?),
+                body: row.try_get("body")?,
+            })
+        }
+
+        fn operation_from(row: &$row) -> $crate::Result<$crate::OperationRecord> {
+            let kind: String = row.try_get("kind")?;
+            let id: String = row.try_get("id")?;
+            Ok($crate::OperationRecord {
+                cluster: row.try_get("cluster")?,
+                id: id
+                    .parse()
+                    .map_err(|_| $crate::StoreError::Corrupt(format!("operation id '{id}'")))?,
+                kind: $crate::ResourceKind::parse(&kind)
+                    .ok_or_else(|| $crate::StoreError::Corrupt(format!("unknown resource kind '{kind}'")))?,
+                name: row.try_get("name")?,
+                action: row.try_get("action")?,
+                generation: row.try_get::<i64, _>("generation")? as u64,
+                status: row.try_get("status")?,
+                started_at: $crate::from_millis(row.try_get("started_at")?),
+                ended_at: row
+                    .try_get::<Option<i64>, _>("ended_at")?
+                    .map($crate::from_millis),
+                deadline: $crate::from_millis(row.try_get("deadline")?),
+                error: row.try_get("error")?,
+                expires_at: row
+                    .try_get::<Option<i64>, _>("expires_at")?
+                    .map($crate::from_millis),
+                etag: $crate::Etag(row.try_get("etag")?),
+            })
+        }
+
+        fn cluster_from(row: &$row) -> $crate::Result<$crate::ClusterRecord> {
+            Ok($crate::ClusterRecord {
+                cluster: row.try_get("cluster")?,
+                subscription: row.try_get("subscription")?,
+                version: row.try_get::<i64, _>("version")? as u64,
+                agent: row.try_get("agent")?,
+                last_contact: row
+                    .try_get::<Option<i64>, _>("last_contact")?
+                    .map($crate::from_millis),
+                created_at: $crate::from_millis(row.try_get("created_at")?),
+            })
+        }
+    };
+}
+
+macro_rules! sql_store {
+    ($store:ty) => {
+
+        fn conflict(what: impl std::fmt::Display) -> $crate::StoreError {
+            $crate::StoreError::Conflict(what.to_string())
+        }
+
+        fn is_unique_violation(err: &sqlx::Error) -> bool {
+            matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            fn backend(&self) -> &'static str {
+                Self::BACKEND
+            }
+
+            async fn partition(&self, cluster: &str) -> $crate::Result<$crate::Partition> {
+                let mut tx = self.read_tx().await?;
+                let record = sqlx::query("SELECT * FROM clusters WHERE cluster = $1")
+                    .bind(cluster)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|row| cluster_from(&row))
+                    .transpose()?;
+                let resources = sqlx::query("SELECT * FROM resources WHERE cluster = $1 ORDER BY kind, name")
+                    .bind(cluster)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(resource_from)
+                    .collect::<$crate::Result<Vec<_>>>()?;
+                let secrets = sqlx::query("SELECT * FROM secrets WHERE cluster = $1 ORDER BY kind, name, grp")
+                    .bind(cluster)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(secret_from)
+                    .collect::<$crate::Result<Vec<_>>>()?;
+                let operations =
+                    sqlx::query("SELECT * FROM operations WHERE cluster = $1 AND ended_at IS NULL ORDER BY id")
+                        .bind(cluster)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .iter()
+                        .map(operation_from)
+                        .collect::<$crate::Result<Vec<_>>>()?;
+                tx.commit().await?;
+                Ok($crate::Partition { cluster: record, resources, secrets, operations })
+            }
+
+            async fn cluster(&self, cluster: &str) -> $crate::Result<Option<$crate::ClusterRecord>> {
+                sqlx::query("SELECT * FROM clusters WHERE cluster = $1")
+                    .bind(cluster)
+                    .fetch_optional(self.read_pool())
+                    .await?
+                    .map(|row| cluster_from(&row))
+                    .transpose()
+            }
+
+            async fn resource(
+                &self,
+                cluster: &str,
+                kind: $crate::ResourceKind,
+                name: &str,
+            ) -> $crate::Result<Option<$crate::ResourceRecord>> {
+                sqlx::query("SELECT * FROM resources WHERE cluster = $1 AND kind = $2 AND name = $3")
+                    .bind(cluster)
+                    .bind(kind.as_str())
+                    .bind(name)
+                    .fetch_optional(self.read_pool())
+                    .await?
+                    .map(|row| resource_from(&row))
+                    .transpose()
+            }
+
+            async fn list_resources(
+                &self,
+                cluster: &str,
+                kind: $crate::ResourceKind,
+                after: Option<&str>,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::ResourceRecord>> {
+                sqlx::query(
+                    "SELECT * FROM resources WHERE cluster = $1 AND kind = $2 AND name > $3 ORDER BY name LIMIT $4",
+                )
+                .bind(cluster)
+                .bind(kind.as_str())
+                .bind(after.unwrap_or(""))
+                .bind(limit as i64)
+                .fetch_all(self.read_pool())
+                .await?
+                .iter()
+                .map(resource_from)
+                .collect()
+            }
+
+            async fn operation(
+                &self,
+                cluster: &str,
+                id: uuid::Uuid,
+            ) -> $crate::Result<Option<$crate::OperationRecord>> {
+                sqlx::query("SELECT * FROM operations WHERE cluster = $1 AND id = $2")
+                    .bind(cluster)
+                    .bind(id.to_string())
+                    .fetch_optional(self.read_pool())
+                    .await?
+                    .map(|row| operation_from(&row))
+                    .transpose()
+            }
+
+            async fn list_running_operations(
+                &self,
+                cluster: &str,
+                after: Option<uuid::Uuid>,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::OperationRecord>> {
+                sqlx::query(
+                    "SELECT * FROM operations WHERE cluster = $1 AND ended_at IS NULL AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(cluster)
+                .bind(after.map(|id| id.to_string()).unwrap_or_default())
+                .bind(limit as i64)
+                .fetch_all(self.read_pool())
+                .await?
+                .iter()
+                .map(operation_from)
+                .collect()
+            }
+
+            async fn commit(&self, change: $crate::Change) -> $crate::Result<$crate::Committed> {
+                let mut tx = self.write_tx(&change.cluster).await?;
+                sqlx::query(
+                    "INSERT INTO clusters (cluster, subscription, version, created_at) VALUES ($1, $2, 0, $3)
+                     ON CONFLICT (cluster) DO NOTHING",
+                )
+                .bind(&change.cluster)
+                .bind(&change.subscription)
+                .bind($crate::to_millis(change.at))
+                .execute(&mut *tx)
+                .await?;
+                let cluster = change.cluster.as_str();
+                let mut etags = Vec::with_capacity(change.writes.len());
+                for write in &change.writes {
+                    etags.push(apply_write(&mut tx, cluster, write).await?);
+                }
+                let version: i64 = if change.bump_version {
+                    let version: i64 =
+                        sqlx::query_scalar("UPDATE clusters SET version = version + 1 WHERE cluster = $1 RETURNING version")
+                            .bind(cluster)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    self.signal(&mut tx, cluster, version as u64).await?;
+                    version
+                } else {
+                    sqlx::query_scalar("SELECT version FROM clusters WHERE cluster = $1")
+                        .bind(cluster)
+                        .fetch_one(&mut *tx)
+                        .await?
+                };
+                tx.commit().await?;
+                Ok($crate::Committed { version: version as u64, etags })
+            }
+
+            async fn operations_past_deadline(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::OperationRecord>> {
+                sqlx::query(
+                    "SELECT * FROM operations WHERE ended_at IS NULL AND deadline <= $1 ORDER BY deadline LIMIT $2",
+                )
+                .bind($crate::to_millis(now))
+                .bind(limit as i64)
+                .fetch_all(self.read_pool())
+                .await?
+                .iter()
+                .map(operation_from)
+                .collect()
+            }
+
+            async fn expired_secrets(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::SecretKey>> {
+                let rows = sqlx::query(
+                    "SELECT cluster, kind, name, grp FROM secrets WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2",
+                )
+                .bind($crate::to_millis(now))
+                .bind(limit as i64)
+                .fetch_all(self.read_pool())
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let kind: String = row.try_get("kind")?;
+                        Ok($crate::SecretKey {
+                            cluster: row.try_get("cluster")?,
+                            kind: $crate::ResourceKind::parse(&kind)
+                                .ok_or_else(|| $crate::StoreError::Corrupt(format!("unknown resource kind '{kind}'")))?,
+                            name: row.try_get("name")?,
+                            group: row.try_get("grp")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn delete_expired_secret(
+                &self,
+                key: &$crate::SecretKey,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM secrets WHERE cluster = $1 AND kind = $2 AND name = $3 AND grp = $4 AND expires_at <= $5",
+                )
+                .bind(&key.cluster)
+                .bind(key.kind.as_str())
+                .bind(&key.name)
+                .bind(&key.group)
+                .bind($crate::to_millis(now))
+                .execute(self.write_pool())
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn delete_expired_operations(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: usize,
+            ) -> $crate::Result<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM operations WHERE (cluster, id) IN (
+                        SELECT cluster, id FROM operations WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)",
+                )
+                .bind($crate::to_millis(now))
+                .bind(limit as i64)
+                .execute(self.write_pool())
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn subscription(&self, subscription: &str) -> $crate::Result<Option<$crate::SubscriptionRecord>> {
+                let row = sqlx::query("SELECT * FROM subscriptions WHERE subscription = $1")
+                    .bind(subscription)
+                    .fetch_optional(self.read_pool())
+                    .await?;
+                row.map(|row| {
+                    Ok($crate::SubscriptionRecord {
+                        subscription: row.try_get("subscription")?,
+                        state: row.try_get("state")?,
+                        body: row.try_get("body")?,
+                        updated_at: $crate::from_millis(row.try_get("updated_at")?),
+                    })
+                })
+                .transpose()
+            }
+
+            async fn put_subscription(&self, record: $crate::SubscriptionRecord) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO subscriptions (subscription, state, body, updated_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (subscription) DO UPDATE SET state = excluded.state, body = excluded.body,
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&record.subscription)
+                .bind(&record.state)
+                .bind(&record.body)
+                .bind($crate::to_millis(record.updated_at))
+                .execute(self.write_pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn clusters_in_subscription(&self, subscription: &str) -> $crate::Result<Vec<String>> {
+                Ok(sqlx::query_scalar("SELECT cluster FROM clusters WHERE subscription = $1 ORDER BY cluster")
+                    .bind(subscription)
+                    .fetch_all(self.read_pool())
+                    .await?)
+            }
+
+            async fn purge_cluster(&self, cluster: &str) -> $crate::Result<()> {
+                let mut tx = self.write_tx(cluster).await?;
+                for statement in [
+                    "DELETE FROM secrets WHERE cluster = $1",
+                    "DELETE FROM operations WHERE cluster = $1",
+                    "DELETE FROM resources WHERE cluster = $1",
+                    "DELETE FROM clusters WHERE cluster = $1",
+                ] {
+                    sqlx::query(statement).bind(cluster).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            fn changes(&self) -> Option<$crate::ChangeFeed> {
+                self.change_feed()
+            }
+        }
+
+        /// Applies one write inside a transaction; returns the new etag of a put resource or operation.
+        async fn apply_write(
+            tx: &mut sqlx::Transaction<'static, Db>,
+            cluster: &str,
+            write: &$crate::Write,
+        ) -> $crate::Result<Option<$crate::Etag>> {
+            use $crate::{Expect, Write};
+            match write {
+                Write::PutResource { record, expect } => {
+                    let etag = $crate::Etag::new_random();
+                    let query = match expect {
+                        Expect::Etag(_) => sqlx::query(
+                            "UPDATE resources SET generation = $4, state = $5, deleting = $6, body = $7, created_at = $8,
+                             updated_at = $9, etag = $10 WHERE cluster = $1 AND kind = $2 AND name = $3 AND etag = $11",
+                        ),
+                        Expect::Absent => sqlx::query(
+                            "INSERT INTO resources (cluster, kind, name, generation, state, deleting, body, created_at,
+                             updated_at, etag) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        ),
+                        Expect::Anything => sqlx::query(
+                            "INSERT INTO resources (cluster, kind, name, generation, state, deleting, body, created_at,
+                             updated_at, etag) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                             ON CONFLICT (cluster, kind, name) DO UPDATE SET generation = excluded.generation,
+                             state = excluded.state, deleting = excluded.deleting, body = excluded.body,
+                             created_at = excluded.created_at, updated_at = excluded.updated_at, etag = excluded.etag",
+                        ),
+                    };
+                    let mut query = query
+                        .bind(cluster)
+                        .bind(record.kind.as_str())
+                        .bind(&record.name)
+                        .bind(record.generation as i64)
+                        .bind(&record.state)
+                        .bind(record.deleting)
+                        .bind(&record.body)
+                        .bind($crate::to_millis(record.created_at))
+                        .bind($crate::to_millis(record.updated_at))
+                        .bind(&etag.0);
+                    if let Expect::Etag(expected) = expect {
+                        query = query.bind(&expected.0);
+                    }
+                    match query.execute(&mut **tx).await {
+                        Ok(done) if done.rows_affected() == 1 => Ok(Some(etag)),
+                        Ok(_) => Err(conflict(format!("{} '{}' changed", record.kind.as_str(), record.name))),
+                        Err(err) if is_unique_violation(&err) => {
+                            Err(conflict(format!("{} '{}' exists", record.kind.as_str(), record.name)))
+                        }
+                        Err(err) => Err(err.into()),
+                    }
+                }
+                Write::DeleteResource { kind, name, expect } => {
+                    let done = match expect {
+                        Expect::Etag(expected) => {
+                            sqlx::query("DELETE FROM resources WHERE cluster = $1 AND kind = $2 AND name = $3 AND etag = $4")
+                                .bind(cluster)
+                                .bind(kind.as_str())
+                                .bind(name)
+                                .bind(&expected.0)
+                                .execute(&mut **tx)
+                                .await?
+                        }
+                        Expect::Anything | Expect::Absent => {
+                            sqlx::query("DELETE FROM resources WHERE cluster = $1 AND kind = $2 AND name = $3")
+                                .bind(cluster)
+                                .bind(kind.as_str())
+                                .bind(name)
+                                .execute(&mut **tx)
+                                .await?
+                        }
+                    };
+                    match expect {
+                        Expect::Etag(_) if done.rows_affected() == 0 => {
+                            Err(conflict(format!("{} '{name}' changed", kind.as_str())))
+                        }
+                        Expect::Absent if done.rows_affected() > 0 => {
+                            Err(conflict(format!("{} '{name}' exists", kind.as_str())))
+                        }
+                        _ => Ok(None),
+                    }
+                }
+                Write::PutSecret(secret) => {
+                    sqlx::query(
+                        "INSERT INTO secrets (cluster, kind, name, grp, generation, expires_at, body)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (cluster, kind, name, grp) DO UPDATE SET generation = excluded.generation,
+                         expires_at = excluded.expires_at, body = excluded.body",
+                    )
+                    .bind(cluster)
+                    .bind(secret.kind.as_str())
+                    .bind(&secret.name)
+                    .bind(&secret.group)
+                    .bind(secret.generation as i64)
+                    .bind($crate::to_millis(secret.expires_at))
+                    .bind(&secret.body)
+                    .execute(&mut **tx)
+                    .await?;
+                    Ok(None)
+                }
+                Write::DeleteSecret { kind, name, group } => {
+                    sqlx::query("DELETE FROM secrets WHERE cluster = $1 AND kind = $2 AND name = $3 AND grp = $4")
+                        .bind(cluster)
+                        .bind(kind.as_str())
+                        .bind(name)
+                        .bind(group)
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok(None)
+                }
+                Write::PutOperation { record, expect } => {
+                    let etag = $crate::Etag::new_random();
+                    let query = match expect {
+                        Expect::Etag(_) => sqlx::query(
+                            "UPDATE operations SET kind = $3, name = $4, action = $5, generation = $6, status = $7,
+                             started_at = $8, ended_at = $9, deadline = $10, error = $11, expires_at = $12, etag = $13
+                             WHERE cluster = $1 AND id = $2 AND etag = $14",
+                        ),
+                        Expect::Absent => sqlx::query(
+                            "INSERT INTO operations (cluster, id, kind, name, action, generation, status, started_at,
+                             ended_at, deadline, error, expires_at, etag)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                        ),
+                        Expect::Anything => sqlx::query(
+                            "INSERT INTO operations (cluster, id, kind, name, action, generation, status, started_at,
+                             ended_at, deadline, error, expires_at, etag)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                             ON CONFLICT (cluster, id) DO UPDATE SET kind = excluded.kind, name = excluded.name,
+                             action = excluded.action, generation = excluded.generation, status = excluded.status,
+                             started_at = excluded.started_at, ended_at = excluded.ended_at, deadline = excluded.deadline,
+                             error = excluded.error, expires_at = excluded.expires_at, etag = excluded.etag",
+                        ),
+                    };
+                    let mut query = query
+                        .bind(cluster)
+                        .bind(record.id.to_string())
+                        .bind(record.kind.as_str())
+                        .bind(&record.name)
+                        .bind(&record.action)
+                        .bind(record.generation as i64)
+                        .bind(&record.status)
+                        .bind($crate::to_millis(record.started_at))
+                        .bind(record.ended_at.map($crate::to_millis))
+                        .bind($crate::to_millis(record.deadline))
+                        .bind(&record.error)
+                        .bind(record.expires_at.map($crate::to_millis))
+                        .bind(&etag.0);
+                    if let Expect::Etag(expected) = expect {
+                        query = query.bind(&expected.0);
+                    }
+                    match query.execute(&mut **tx).await {
+                        Ok(done) if done.rows_affected() == 1 => Ok(Some(etag)),
+                        Ok(_) => Err(conflict(format!("operation '{}' changed", record.id))),
+                        Err(err) if is_unique_violation(&err) => {
+                            Err(conflict(format!("operation '{}' exists", record.id)))
+                        }
+                        Err(err) => Err(err.into()),
+                    }
+                }
+                Write::PutAgent { agent, last_contact } => {
+                    sqlx::query("UPDATE clusters SET agent = $2, last_contact = $3 WHERE cluster = $1")
+                        .bind(cluster)
+                        .bind(agent)
+                        .bind($crate::to_millis(*last_contact))
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok(None)
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use {sql_rows, sql_store};
