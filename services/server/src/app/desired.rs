@@ -1,0 +1,137 @@
+//! A cluster's desired state, as its agent pulls it, and the long-poll that waits for the next one.
+//! Secret values appear only while held and unexpired: every read checks expiry itself, so an expired value is
+//! never served even if the expiry sweep is late.
+
+use std::time::Duration;
+
+use clusterconfig_model::dataplane::{
+    DesiredExtension, DesiredFluxConfiguration, DesiredSecretGroup, DesiredState,
+};
+use clusterconfig_model::error::ArmError;
+use clusterconfig_model::ids::ClusterId;
+use clusterconfig_model::secrets::{SecretGroup, SecretMap};
+use clusterconfig_store::{Partition, ResourceKind, ResourceRecord};
+
+use super::documents::{Document, ExtensionDocument, FluxDocument};
+use super::{App, store_error};
+
+impl App {
+    pub async fn desired_state(&self, cluster: &ClusterId) -> Result<DesiredState, ArmError> {
+        let partition = self.store.partition(&cluster.key()).await.map_err(store_error)?;
+        self.note_contact(cluster, &partition).await;
+        self.build_desired_state(cluster, &partition)
+    }
+
+    /// The desired state once its version differs from `known`, or `None` if it does not within `wait`.
+    pub async fn desired_state_after(
+        &self,
+        cluster: &ClusterId,
+        known: u64,
+        wait: Duration,
+    ) -> Result<Option<DesiredState>, ArmError> {
+        // Listen first: a change between the read below and the wait still wakes us.
+        let mut subscription = self.hub.subscribe(&cluster.key());
+        let state = self.desired_state(cluster).await?;
+        if state.version != known {
+            return Ok(Some(state));
+        }
+        match tokio::time::timeout(wait, subscription.newer_than(known)).await {
+            Ok(()) => Ok(Some(self.desired_state(cluster).await?)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn build_desired_state(
+        &self,
+        cluster: &ClusterId,
+        partition: &Partition,
+    ) -> Result<DesiredState, ArmError> {
+        let mut state = DesiredState {
+            cluster: cluster.to_string(),
+            version: partition.version(),
+            extensions: Vec::new(),
+            flux_configurations: Vec::new(),
+        };
+        for record in &partition.resources {
+            match record.kind {
+                ResourceKind::FluxConfiguration => {
+                    let doc: FluxDocument = self.codec.decode(record)?;
+                    let source_keys = doc.spec.source_secrets.iter().map(|s| s.key()).collect();
+                    state.flux_configurations.push(DesiredFluxConfiguration {
+                        name: record.name.clone(),
+                        generation: record.generation,
+                        deleting: record.deleting,
+                        spec: doc.spec.render(),
+                        protected_settings: self.secret_group(
+                            partition,
+                            record,
+                            &doc,
+                            SecretGroup::ProtectedSettings,
+                            doc.spec.protected_setting_keys.iter().cloned().collect(),
+                        )?,
+                        source_credentials: self.secret_group(
+                            partition,
+                            record,
+                            &doc,
+                            SecretGroup::SourceCredentials,
+                            source_keys,
+                        )?,
+                    });
+                }
+                ResourceKind::Extension => {
+                    let doc: ExtensionDocument = self.codec.decode(record)?;
+                    let rendered = doc.spec.render_envelope(false).properties.expect("rendered");
+                    state.extensions.push(DesiredExtension {
+                        name: record.name.clone(),
+                        generation: record.generation,
+                        deleting: record.deleting,
+                        extension_type: doc.spec.extension_type.clone(),
+                        version: doc.spec.target_version.clone(),
+                        release_train: doc.spec.release_train.clone(),
+                        auto_upgrade_minor_version: doc.spec.auto_upgrade_minor_version,
+                        scope: rendered.scope.unwrap_or_default(),
+                        configuration_settings: doc.spec.configuration_settings.clone(),
+                        protected_settings: self.secret_group(
+                            partition,
+                            record,
+                            &doc,
+                            SecretGroup::ProtectedSettings,
+                            doc.spec.protected_setting_keys.iter().cloned().collect(),
+                        )?,
+                    });
+                }
+                // Flux v1 configurations are kept for migration only; no agent applies them.
+                ResourceKind::SourceControlConfiguration => {}
+            }
+        }
+        Ok(state)
+    }
+
+    /// A secret group as the agent sees it: always its generation and keys; its values while held and unexpired.
+    fn secret_group<S, T>(
+        &self,
+        partition: &Partition,
+        record: &ResourceRecord,
+        doc: &Document<S, T>,
+        group: SecretGroup,
+        keys: Vec<String>,
+    ) -> Result<Option<DesiredSecretGroup>, ArmError> {
+        let Some(meta) = doc.secrets.get(group.as_str()) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let held = partition.secrets.iter().find(|s| {
+            s.kind == record.kind
+                && s.name == record.name
+                && s.group == group.as_str()
+                && s.generation == meta.generation
+                && s.expires_at > now
+        });
+        let values: Option<SecretMap> = held.map(|s| self.codec.decode_secret(&s.body)).transpose()?;
+        Ok(Some(DesiredSecretGroup {
+            generation: meta.generation,
+            keys,
+            values,
+        }))
+    }
+}

@@ -1,0 +1,258 @@
+//! The application layer: every rule of the resource provider and the data plane, between the thin HTTP
+//! handlers and the store. Handlers parse the request's edges (path, api-version, caller) and call one method here.
+
+mod desired;
+mod documents;
+mod extensions;
+mod flux;
+mod operations;
+mod reports;
+mod resources;
+mod scc;
+mod subscriptions;
+mod views;
+mod writes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use clusterconfig_model::arm::{CreatedByType, SystemData};
+use clusterconfig_model::catalog::Catalog;
+use clusterconfig_model::dataplane::AgentFacts;
+use clusterconfig_model::error::{ArmError, codes};
+use clusterconfig_model::ids::{ClusterId, ResourceName, ResourceType};
+use clusterconfig_store::{Partition, ResourceKind, Store, StoreError};
+
+use crate::clock::Clock;
+use crate::hub::ChangeHub;
+
+pub use documents::{Codec, Document, ExtensionDocument, FluxDocument, SourceControlDocument};
+pub use subscriptions::SubscriptionState;
+pub use views::OperationView;
+pub use writes::{Preconditions, WriteOutcome};
+
+/// Lifetimes and limits the application enforces (from configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub pending_timeout: Duration,
+    pub secret_retention: Duration,
+    pub operation_retention: Duration,
+    pub contact_write_interval: Duration,
+    /// Key of the fingerprints that recognise repeated secret values (derived from the signing key).
+    pub fingerprint_key: Vec<u8>,
+}
+
+/// Who is calling the ARM API, and what ARM says about the change.
+#[derive(Debug, Clone)]
+pub struct ArmCaller {
+    pub subject: String,
+    pub subject_type: CreatedByType,
+    /// `x-ms-arm-resource-system-data`, when ARM sends it.
+    pub system_data: Option<SystemData>,
+}
+
+impl ArmCaller {
+    /// systemData for a change made now: ARM's header when present, else the caller and the clock.
+    pub fn change_data(&self, now: DateTime<Utc>) -> SystemData {
+        self.system_data.clone().unwrap_or_else(|| SystemData {
+            created_by: Some(self.subject.clone()),
+            created_by_type: Some(self.subject_type),
+            created_at: Some(now),
+            last_modified_by: Some(self.subject.clone()),
+            last_modified_by_type: Some(self.subject_type),
+            last_modified_at: Some(now),
+        })
+    }
+}
+
+/// A resource named in a request: its cluster (as the caller spelled it), type and name.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub cluster: ClusterId,
+    pub resource_type: ResourceType,
+    pub name: ResourceName,
+}
+
+impl Target {
+    pub fn kind(&self) -> ResourceKind {
+        kind_of(self.resource_type)
+    }
+
+    pub fn id(&self) -> String {
+        self.cluster.resource_id(self.resource_type, self.name.as_given())
+    }
+
+    fn not_found(&self) -> ArmError {
+        ArmError::not_found(format!(
+            "The Resource '{}/{}' under resource group '{}' was not found.",
+            self.resource_type.arm_type(),
+            self.name.as_given(),
+            self.cluster.resource_group()
+        ))
+    }
+}
+
+pub fn kind_of(resource_type: ResourceType) -> ResourceKind {
+    match resource_type {
+        ResourceType::FluxConfigurations => ResourceKind::FluxConfiguration,
+        ResourceType::Extensions => ResourceKind::Extension,
+        ResourceType::SourceControlConfigurations => ResourceKind::SourceControlConfiguration,
+    }
+}
+
+pub fn type_of(kind: ResourceKind) -> ResourceType {
+    match kind {
+        ResourceKind::FluxConfiguration => ResourceType::FluxConfigurations,
+        ResourceKind::Extension => ResourceType::Extensions,
+        ResourceKind::SourceControlConfiguration => ResourceType::SourceControlConfigurations,
+    }
+}
+
+/// A resource as ARM shows it in the newest api-version, with its ETag. The HTTP layer cuts it down to the
+/// requested version.
+#[derive(Debug, Clone)]
+pub struct ResourceView {
+    pub body: Value,
+    pub etag: String,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<String>,
+}
+
+pub struct App {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hub: Arc<ChangeHub>,
+    catalog: Arc<Catalog>,
+    codec: Codec,
+    settings: Settings,
+}
+
+/// Conflicting writers retry from a fresh read this many times before the caller gets 409.
+const WRITE_ATTEMPTS: usize = 8;
+
+impl App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hub: Arc<ChangeHub>,
+        catalog: Arc<Catalog>,
+        codec: Codec,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            hub,
+            catalog,
+            codec,
+            settings,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn hub(&self) -> &Arc<ChangeHub> {
+        &self.hub
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    async fn partition(&self, cluster: &ClusterId) -> Result<Partition, ArmError> {
+        self.store.partition(&cluster.key()).await.map_err(store_error)
+    }
+
+    /// Runs `attempt` (read, decide, commit) until it commits without a conflicting writer.
+    async fn with_retries<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, ArmError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Attempt>>,
+    {
+        for _ in 0..WRITE_ATTEMPTS {
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(Attempt::Failed(err)) => return Err(err),
+                Err(Attempt::Raced) => tokio::task::yield_now().await,
+            }
+        }
+        Err(ArmError::conflict(format!(
+            "{what} is being changed by other requests at the same time; retry the request."
+        )))
+    }
+}
+
+/// Why one attempt of a write did not commit.
+enum Attempt {
+    /// Another writer changed the cluster between our read and our commit: read again.
+    Raced,
+    Failed(ArmError),
+}
+
+impl From<ArmError> for Attempt {
+    fn from(err: ArmError) -> Self {
+        Attempt::Failed(err)
+    }
+}
+
+impl From<StoreError> for Attempt {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(_) => Attempt::Raced,
+            other => Attempt::Failed(store_error(other)),
+        }
+    }
+}
+
+/// A store failure as the caller sees it: 503 when the store is out of reach (retry later), 500 otherwise.
+pub fn store_error(err: StoreError) -> ArmError {
+    match err {
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(%detail, "store unavailable");
+            ArmError::new(
+                503,
+                codes::STORE_UNAVAILABLE,
+                "The service's store is unavailable; retry the request later.",
+            )
+        }
+        StoreError::Conflict(detail) => {
+            ArmError::conflict(format!("Conflicting change: {detail}; retry the request."))
+        }
+        StoreError::Corrupt(detail) | StoreError::Backend(detail) => {
+            tracing::error!(%detail, "store error");
+            ArmError::internal(
+                codes::INTERNAL_ERROR,
+                "The service could not complete the request; retry it later.",
+            )
+        }
+    }
+}
+
+/// The facts an agent reported for a cluster, if any.
+fn agent_facts(partition: &Partition) -> Option<AgentFacts> {
+    partition
+        .cluster
+        .as_ref()?
+        .agent
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+}

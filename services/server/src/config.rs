@@ -1,0 +1,268 @@
+//! Configuration: defaults, then a TOML file (`--config` or `CLUSTERCONFIG_CONFIG`), then environment variables
+//! (`CLUSTERCONFIG_` + the key, `__` between nested keys, e.g. `CLUSTERCONFIG_STORE__KIND=postgres`), then
+//! command-line flags. The README's configuration reference lists every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The most a secret or a pending change may live: the service promises less than 48 hours.
+pub const MAX_SECRET_RETENTION: Duration = Duration::from_secs(48 * 3600);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded store, the signing key and the local key file live.
+    pub data_dir: PathBuf,
+    /// The ARM API's address.
+    pub arm_listen: SocketAddr,
+    /// The agent data plane's address; the same as `arm_listen` serves both on one port.
+    pub dataplane_listen: SocketAddr,
+    /// Scheme of the URLs the service builds (`Azure-AsyncOperation`, `nextLink`) when ARM sends no `Referer`:
+    /// `https` behind a TLS-terminating proxy.
+    pub public_scheme: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A tracing filter such as `info` or `clusterconfig=debug,info` (`RUST_LOG` wins when set).
+    pub log_level: String,
+    /// The extension-type catalog; the built-in copy of `infra/extension-types.toml` when unset.
+    pub catalog_path: Option<PathBuf>,
+    pub store: StoreConfig,
+    pub auth: AuthConfig,
+    pub lifetimes: Lifetimes,
+    pub arm: ArmConfig,
+    pub dataplane: DataplaneConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Sqlite,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// The SQLite file; `{data_dir}/clusterconfig.db` when unset.
+    pub sqlite_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The key that signs ARM and agent tokens; `{data_dir}/signing-key` (made on first start, mode 0600) when
+    /// unset. Every instance sharing a store needs the same key.
+    pub signing_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Lifetimes {
+    /// A change no agent acknowledges within this time fails and must be re-applied.
+    #[serde(with = "humantime_serde")]
+    pub pending_timeout: Duration,
+    /// Protected settings are deleted this long after they were written, if no agent took them before.
+    #[serde(with = "humantime_serde")]
+    pub secret_retention: Duration,
+    /// How long finished operation records stay readable.
+    #[serde(with = "humantime_serde")]
+    pub operation_retention: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArmConfig {
+    /// `Retry-After` on long-running operations (ARM asks for 10-600 seconds).
+    pub retry_after_seconds: u32,
+    /// Items per page of a list.
+    pub page_size: usize,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataplaneConfig {
+    /// The longest `Prefer: wait=` a long-poll honours.
+    pub max_wait_seconds: u64,
+    /// How often an agent's last contact is written back to the store.
+    #[serde(with = "humantime_serde")]
+    pub contact_write_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().expect("constant address");
+        Self {
+            data_dir: PathBuf::from("./clusterconfig-data"),
+            arm_listen: listen,
+            dataplane_listen: listen,
+            public_scheme: "http".into(),
+            log_format: "text".into(),
+            log_level: "info".into(),
+            catalog_path: None,
+            store: StoreConfig::default(),
+            auth: AuthConfig::default(),
+            lifetimes: Lifetimes::default(),
+            arm: ArmConfig::default(),
+            dataplane: DataplaneConfig::default(),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Sqlite,
+            sqlite_path: None,
+        }
+    }
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            pending_timeout: Duration::from_secs(48 * 3600),
+            secret_retention: Duration::from_secs(47 * 3600),
+            operation_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl Default for ArmConfig {
+    fn default() -> Self {
+        Self {
+            retry_after_seconds: 10,
+            page_size: 100,
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for DataplaneConfig {
+    fn default() -> Self {
+        Self {
+            max_wait_seconds: 300,
+            contact_write_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Values given on the command line; they win over file and environment.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm_listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataplane_listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreOverride>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreOverride {
+    pub kind: StoreKind,
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(
+                file.exists(),
+                "configuration file {} does not exist",
+                file.display()
+            );
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("CLUSTERCONFIG_").split("__").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.lifetimes.secret_retention <= MAX_SECRET_RETENTION,
+            "lifetimes.secret_retention must be at most 48h (protected settings are kept for less than 48 hours)"
+        );
+        anyhow::ensure!(
+            !self.lifetimes.secret_retention.is_zero(),
+            "lifetimes.secret_retention must be positive"
+        );
+        anyhow::ensure!(
+            !self.lifetimes.pending_timeout.is_zero(),
+            "lifetimes.pending_timeout must be positive"
+        );
+        anyhow::ensure!(
+            self.public_scheme == "http" || self.public_scheme == "https",
+            "public_scheme must be 'http' or 'https'"
+        );
+        anyhow::ensure!(self.arm.page_size > 0, "arm.page_size must be positive");
+        anyhow::ensure!(
+            self.log_format == "text" || self.log_format == "json",
+            "log_format must be 'text' or 'json'"
+        );
+        Ok(())
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.store
+            .sqlite_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("clusterconfig.db"))
+    }
+
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.auth
+            .signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("signing-key"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "log_level = \"debug\"\n[arm]\npage_size = 7\n[lifetimes]\npending_timeout = \"2h\"\n",
+            )?;
+            jail.set_env("CLUSTERCONFIG_ARM__PAGE_SIZE", "9");
+            let overrides = Overrides {
+                data_dir: Some("/tmp/x".into()),
+                ..Default::default()
+            };
+            let config = Config::load(Some(Path::new("c.toml")), &overrides).unwrap();
+            assert_eq!(config.log_level, "debug");
+            assert_eq!(config.arm.page_size, 9);
+            assert_eq!(config.lifetimes.pending_timeout, Duration::from_secs(7200));
+            assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_cannot_be_kept_48_hours_or_more() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLUSTERCONFIG_LIFETIMES__SECRET_RETENTION", "49h");
+            assert!(Config::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,6 @@
+//! The ARM API of `Microsoft.KubernetesConfiguration`.
+
+pub mod operations;
+pub mod resources;
+pub mod source_control;
+pub mod subscriptions;

@@ -1,0 +1,62 @@
+//! `GET /providers/Microsoft.KubernetesConfiguration/operations` (the provider's RBAC operations) and
+//! `GET {cluster}/providers/Microsoft.KubernetesConfiguration/operations` (the cluster's running operations).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::IntoResponse;
+
+use clusterconfig_model::api_version::ApiSurface;
+use clusterconfig_model::arm::{ListPage, provider_operations};
+use clusterconfig_model::error::ArmError;
+
+use crate::app::Page;
+use crate::http::AppState;
+use crate::http::error::HttpResult;
+use crate::http::extract::{ArmQuery, Caller, ClusterPath};
+use crate::http::respond;
+
+pub async fn provider(_: Caller, query: ArmQuery) -> HttpResult {
+    query.api_version(ApiSurface::ProviderOperations)?;
+    Ok(Json(ListPage {
+        value: provider_operations(),
+        next_link: None,
+    })
+    .into_response())
+}
+
+pub async fn cluster(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    query: ArmQuery,
+    ClusterPath(cluster): ClusterPath,
+    uri: Uri,
+    headers: HeaderMap,
+) -> HttpResult {
+    let version = query.api_version(ApiSurface::ClusterOperations)?;
+    let after = query
+        .skip_token()?
+        .map(|position| {
+            position
+                .parse()
+                .map_err(|_| ArmError::invalid_content("The $skipToken is not valid."))
+        })
+        .transpose()?;
+    let page = state
+        .app
+        .cluster_operations(&cluster, after, query.top(state.http.page_size)?)
+        .await?;
+    let page = Page {
+        items: page.items.into_iter().map(|view| view.0).collect(),
+        next: page.next,
+    };
+    Ok(respond::list(
+        &state,
+        &headers,
+        uri.path(),
+        version.as_str(),
+        page,
+    ))
+}

@@ -1,0 +1,227 @@
+//! fluxConfigurations and extensions: GET, LIST, PUT, PATCH, DELETE and operation status. The handlers are
+//! generic over the resource type; its own rules live in the application layer.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::IntoResponse;
+use serde_json::Value;
+
+use clusterconfig_model::api_version::ApiSurface;
+use clusterconfig_model::error::ArmError;
+use clusterconfig_model::ids::ResourceType;
+use clusterconfig_model::versioning::{Body, check_request};
+
+use crate::app::{App, ArmCaller, Preconditions, Target, WriteOutcome};
+use crate::http::AppState;
+use crate::http::error::HttpResult;
+use crate::http::extract::{ArmQuery, Caller, ClusterPath, RawBody, ResourcePath, preconditions};
+use crate::http::respond::{self, Verb};
+
+/// A resource type with PUT and PATCH.
+pub trait Writable: Send + Sync + 'static {
+    const TYPE: ResourceType;
+
+    fn put(
+        app: &App,
+        target: &Target,
+        body: &Value,
+        caller: &ArmCaller,
+        pre: &Preconditions,
+    ) -> impl Future<Output = Result<WriteOutcome, ArmError>> + Send;
+
+    fn patch(
+        app: &App,
+        target: &Target,
+        body: &Value,
+        caller: &ArmCaller,
+        pre: &Preconditions,
+    ) -> impl Future<Output = Result<WriteOutcome, ArmError>> + Send;
+}
+
+pub struct FluxConfigurations;
+pub struct Extensions;
+
+impl Writable for FluxConfigurations {
+    const TYPE: ResourceType = ResourceType::FluxConfigurations;
+
+    async fn put(
+        app: &App,
+        target: &Target,
+        body: &Value,
+        caller: &ArmCaller,
+        pre: &Preconditions,
+    ) -> Result<WriteOutcome, ArmError> {
+        app.put_flux(target, body, caller, pre).await
+    }
+
+    async fn patch(
+        app: &App,
+        target: &Target,
+        body: &Value,
+        caller: &ArmCaller,
+        pre: &Preconditions,
+    ) -> Result<WriteOutcome, ArmError> {
+        app.patch_flux(target, body, caller, pre).await
+    }
+}
+
+impl Writable for Extensions {
+    const TYPE: ResourceType = ResourceType::Extensions;
+
+    async fn put(
+        app: &App,
+        target: &Target,
+        body: &Value,
+        caller: &ArmCaller,
+        pre: &Preconditions,
+    ) -> Result<WriteOutcome, ArmError> {
+        app.put_extension(target, body, caller, pre).await
+    }
+
+    async fn patch(
+        app: &App,
+        target: &Target,
+        body: &Value,
+        caller: &ArmCaller,
+        pre: &Preconditions,
+    ) -> Result<WriteOutcome, ArmError> {
+        app.patch_extension(target, body, caller, pre).await
+    }
+}
+
+pub async fn get<R: Writable>(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    query: ArmQuery,
+    path: ResourcePath,
+) -> HttpResult {
+    let version = query.api_version(ApiSurface::Resource(R::TYPE))?;
+    let target = path.target(R::TYPE)?;
+    let view = state.app.get(&target).await?;
+    Ok(respond::resource(
+        R::TYPE,
+        version,
+        view,
+        axum::http::StatusCode::OK,
+    ))
+}
+
+pub async fn list<R: Writable>(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    query: ArmQuery,
+    ClusterPath(cluster): ClusterPath,
+    uri: Uri,
+    headers: HeaderMap,
+) -> HttpResult {
+    let version = query.api_version(ApiSurface::Resource(R::TYPE))?;
+    let page_size = query.top(state.http.page_size)?;
+    let after = query.skip_token()?;
+    let page = state
+        .app
+        .list(&cluster, R::TYPE, after.as_deref(), page_size)
+        .await?;
+    Ok(respond::resource_list(
+        &state,
+        &headers,
+        uri.path(),
+        R::TYPE,
+        version,
+        page,
+    ))
+}
+
+pub async fn put<R: Writable>(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    query: ArmQuery,
+    path: ResourcePath,
+    headers: HeaderMap,
+    body: RawBody,
+) -> HttpResult {
+    let version = query.api_version(ApiSurface::Resource(R::TYPE))?;
+    let target = path.target(R::TYPE)?;
+    let body = body.json_object()?;
+    check_request(R::TYPE, version, Body::Put, &body)?;
+    let outcome = R::put(&state.app, &target, &body, &caller, &preconditions(&headers)).await?;
+    Ok(respond::write(
+        &state,
+        &headers,
+        &target,
+        version,
+        Verb::Put,
+        outcome,
+    ))
+}
+
+pub async fn patch<R: Writable>(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    query: ArmQuery,
+    path: ResourcePath,
+    headers: HeaderMap,
+    body: RawBody,
+) -> HttpResult {
+    let version = query.api_version(ApiSurface::Resource(R::TYPE))?;
+    let target = path.target(R::TYPE)?;
+    let body = body.json_object()?;
+    check_request(R::TYPE, version, Body::Patch, &body)?;
+    let outcome = R::patch(&state.app, &target, &body, &caller, &preconditions(&headers)).await?;
+    Ok(respond::write(
+        &state,
+        &headers,
+        &target,
+        version,
+        Verb::Patch,
+        outcome,
+    ))
+}
+
+pub async fn delete<R: Writable>(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    query: ArmQuery,
+    path: ResourcePath,
+    headers: HeaderMap,
+) -> HttpResult {
+    delete_resource(&state, R::TYPE, query, path, headers).await
+}
+
+/// DELETE of any resource type (Flux v1 configurations included).
+pub async fn delete_resource(
+    state: &AppState,
+    resource_type: ResourceType,
+    query: ArmQuery,
+    path: ResourcePath,
+    headers: HeaderMap,
+) -> HttpResult {
+    let version = query.api_version(ApiSurface::Resource(resource_type))?;
+    let target = path.target(resource_type)?;
+    let force = query.force_delete()?;
+    let outcome = state.app.delete(&target, force, &preconditions(&headers)).await?;
+    Ok(respond::write(
+        state,
+        &headers,
+        &target,
+        version,
+        Verb::Delete,
+        outcome,
+    ))
+}
+
+pub async fn operation<R: Writable>(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    query: ArmQuery,
+    path: ResourcePath,
+) -> HttpResult {
+    query.api_version(ApiSurface::Resource(R::TYPE))?;
+    let target = path.target(R::TYPE)?;
+    let view = state
+        .app
+        .operation(&target, path.operation_id.as_deref().unwrap_or_default())
+        .await?;
+    Ok(axum::Json(view.0).into_response())
+}

@@ -1,0 +1,47 @@
+//! ARM's subscription lifecycle notification: `PUT /subscriptions/{subscriptionId}?api-version=2.0`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+
+use clusterconfig_model::api_version::SUBSCRIPTION_NOTIFICATION_VERSION;
+use clusterconfig_model::error::{ArmError, codes};
+use clusterconfig_model::ids::SubscriptionId;
+
+use crate::http::AppState;
+use crate::http::error::HttpResult;
+use crate::http::extract::{ArmQuery, Caller, RawBody};
+
+pub async fn notify(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    query: ArmQuery,
+    Path(subscription): Path<String>,
+    body: RawBody,
+) -> HttpResult {
+    match query.get("api-version") {
+        Some(SUBSCRIPTION_NOTIFICATION_VERSION) => {}
+        None => {
+            return Err(ArmError::new(400, codes::MISSING_API_VERSION, "The api-version query parameter (?api-version=) is required for all requests. The supported versions are '2.0'.").into());
+        }
+        Some(other) => {
+            return Err(ArmError::new(
+                400,
+                codes::INVALID_API_VERSION,
+                format!(
+                    "The api-version '{}' is invalid. The supported versions are '2.0'.",
+                    clusterconfig_model::ids::printable(other)
+                ),
+            )
+            .into());
+        }
+    }
+    let subscription = SubscriptionId::parse(&subscription)?;
+    let echoed = state
+        .app
+        .notify_subscription(&subscription, &body.json_object()?)
+        .await?;
+    Ok(Json(echoed).into_response())
+}

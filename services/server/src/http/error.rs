@@ -1,0 +1,73 @@
+//! Every error leaves as ARM's `{"error":{"code","message","target"}}` with its status. Errors never carry
+//! `Retry-After` (clients retry any 4xx that does).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use clusterconfig_model::error::{ArmError, codes};
+
+/// An `ArmError` on its way out.
+#[derive(Debug)]
+pub struct HttpError(pub ArmError);
+
+impl From<ArmError> for HttpError {
+    fn from(err: ArmError) -> Self {
+        HttpError(err)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(code = %self.0.code, message = %self.0.message, "request failed");
+        } else {
+            tracing::debug!(code = %self.0.code, message = %self.0.message, "request refused");
+        }
+        let mut response = (status, Json(self.0.to_response())).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+pub type HttpResult<T = Response> = Result<T, HttpError>;
+
+pub fn unauthorized(message: impl Into<String>) -> HttpError {
+    HttpError(ArmError::new(401, codes::AUTHENTICATION_FAILED, message))
+}
+
+pub fn forbidden(message: impl Into<String>) -> HttpError {
+    HttpError(ArmError::new(403, codes::AUTHORIZATION_FAILED, message))
+}
+
+/// Unmatched paths.
+pub async fn not_found() -> HttpError {
+    HttpError(ArmError::new(
+        404,
+        codes::NOT_FOUND,
+        "No route matches this path. Resources of Microsoft.KubernetesConfiguration live under a cluster: /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/{clusterRp}/{clusterResourceName}/{clusterName}/providers/Microsoft.KubernetesConfiguration/...",
+    ))
+}
+
+/// Matched paths with a method they do not take.
+pub async fn method_not_allowed() -> HttpError {
+    HttpError(ArmError::new(
+        405,
+        codes::METHOD_NOT_ALLOWED,
+        "The HTTP method is not supported on this path.",
+    ))
+}
+
+/// A handler panicked: the request fails alone, as a 500 that names no internals.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    HttpError(ArmError::internal(
+        codes::INTERNAL_ERROR,
+        "The service failed to handle the request; retry it later.",
+    ))
+    .into_response()
+}

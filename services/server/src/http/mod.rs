@@ -1,0 +1,134 @@
+//! The HTTP edge: routing, request ids and logs, limits, and ARM-shaped errors for every failure.
+//! Handlers are thin: they parse the request's edges and call one method of `crate::app::App`.
+
+pub mod arm;
+pub mod dataplane;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod links;
+pub mod respond;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tower::{Layer, ServiceExt as _};
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::auth::SigningKey;
+pub use routes::{Api, ROUTES};
+
+/// What the HTTP edge needs beyond the application.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub public_scheme: String,
+    pub retry_after_seconds: u32,
+    pub page_size: usize,
+    pub max_body_bytes: usize,
+    pub max_wait_seconds: u64,
+    /// `x-ms-async-operation-timeout` (ISO 8601), the pending-change timeout.
+    pub async_timeout: String,
+}
+
+pub struct AppState {
+    pub app: Arc<App>,
+    pub key: Arc<SigningKey>,
+    pub http: HttpSettings,
+}
+
+/// The service for the given APIs, ready to serve: path canonicalisation runs before routing.
+pub fn service(
+    state: Arc<AppState>,
+    apis: &[Api],
+) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future: Send>
++ Clone
++ Send
++ 'static {
+    let max_body = state.http.max_body_bytes;
+    let router: Router = routes::router(apis)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state);
+    tower::util::MapRequestLayer::new(canonicalize).layer(router)
+}
+
+fn canonicalize(mut request: Request) -> Request {
+    if let Some(path) = routes::canonical_path(request.uri().path()) {
+        let rebuilt = match request.uri().query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
+/// Gives every response an `x-ms-request-id`, echoes `x-ms-client-request-id` when asked, and logs each
+/// request with ARM's correlation ids (never its body).
+async fn request_context(request: Request, next: Next) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    // Owned copies, in a block: a borrow of the request (whose body is not Sync) must not live across an await.
+    let (correlation, client_request_id, return_client_id) = {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (
+            header("x-ms-correlation-request-id"),
+            header("x-ms-client-request-id"),
+            header("x-ms-return-client-request-id"),
+        )
+    };
+    let echo_client_id = return_client_id.is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(),
+        request_id = %request_id, correlation_id = correlation.as_deref().unwrap_or(""),
+        client_request_id = client_request_id.as_deref().unwrap_or(""));
+    let started = Instant::now();
+    async move {
+        let mut response = next.run(request).await;
+        let headers = response.headers_mut();
+        headers.insert(
+            "x-ms-request-id",
+            HeaderValue::from_str(&request_id).expect("uuid"),
+        );
+        if echo_client_id && let Some(id) = client_request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+            headers.insert("x-ms-client-request-id", id);
+        }
+        if let Some(id) = correlation.and_then(|id| HeaderValue::from_str(&id).ok()) {
+            headers.insert("x-ms-correlation-request-id", id);
+        }
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Keeps the type checker honest about the oneshot use in tests.
+#[doc(hidden)]
+pub async fn call(
+    service: impl tower::Service<Request, Response = Response, Error = std::convert::Infallible> + Clone,
+    request: Request,
+) -> Response {
+    service.oneshot(request).await.expect("infallible")
+}

@@ -1,0 +1,200 @@
+//! `clusterconfig`: the service, and its operator commands.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use clusterconfig_model::arm::CreatedByType;
+use clusterconfig_model::ids::ClusterId;
+use clusterconfig_server::auth::SigningKey;
+use clusterconfig_server::clock::{Clock, SystemClock};
+use clusterconfig_server::config::{Config, Overrides, StoreKind, StoreOverride};
+use clusterconfig_server::{server, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "clusterconfig",
+    version,
+    about = "The Microsoft.KubernetesConfiguration resource provider and its agent data plane."
+)]
+struct Cli {
+    /// A TOML configuration file (see the README's configuration reference).
+    #[arg(long, global = true, env = "CLUSTERCONFIG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the embedded store, the signing key and the local key file live.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the service (the ARM API and the data plane).
+    Serve {
+        /// The ARM API's address, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        arm_listen: Option<std::net::SocketAddr>,
+        /// The data plane's address; the same as the ARM API's serves both on one port.
+        #[arg(long)]
+        dataplane_listen: Option<std::net::SocketAddr>,
+        #[arg(long, value_enum)]
+        store: Option<StoreKind>,
+    },
+    /// Prints a bearer token signed by this service's key.
+    Token {
+        #[command(subcommand)]
+        kind: TokenKind,
+    },
+    /// Imports Flux v1 configurations (sourceControlConfigurations) of a cluster, for migration.
+    ImportFluxV1 {
+        /// The cluster's resource id.
+        #[arg(long)]
+        cluster: String,
+        /// A JSON array of {"name": ..., "properties": {...}} (the ARM shape of sourceControlConfigurations).
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenKind {
+    /// A token for the ARM API (what Azure Resource Manager would present).
+    Arm {
+        /// Recorded in systemData as the creator or last modifier.
+        #[arg(long, default_value = "clusterconfig-cli")]
+        subject: String,
+        #[arg(long, default_value = "User", value_parser = parse_created_by)]
+        subject_type: CreatedByType,
+        /// How long the token is valid, e.g. 24h or 30d.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        valid_for: std::time::Duration,
+    },
+    /// A token for one cluster's agent on the data plane.
+    Agent {
+        /// The cluster's resource id.
+        #[arg(long)]
+        cluster: String,
+        #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
+        valid_for: std::time::Duration,
+    },
+}
+
+fn parse_created_by(text: &str) -> Result<CreatedByType, String> {
+    CreatedByType::parse(text).ok_or_else(|| format!("expected one of {}", CreatedByType::expected()))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        ..Default::default()
+    };
+    if let Command::Serve {
+        arm_listen,
+        dataplane_listen,
+        store,
+    } = &cli.command
+    {
+        overrides.arm_listen = *arm_listen;
+        overrides.dataplane_listen = dataplane_listen.or(*arm_listen);
+        overrides.store = store.map(|kind| StoreOverride { kind });
+    }
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { .. } => serve(config).await,
+            Command::Token { kind } => token(&config, kind),
+            Command::ImportFluxV1 { cluster, file } => import_flux_v1(&config, &cluster, &file).await,
+        }
+    })
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    telemetry::init(&config.log_format, &config.log_level);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let running = server::start(&config, clock).await?;
+    let data_dir = server::absolute(config.data_dir.clone());
+    let data_dir_flag = format!(" --data-dir {}", data_dir.display());
+    println!("clusterconfig is serving");
+    println!("  ARM API:      http://{}", running.arm_addr);
+    println!(
+        "  data plane:   http://{}/dataplane/v1/...",
+        running.dataplane_addr
+    );
+    println!("  data:         {}", data_dir.display());
+    println!("  store:        {}", server::store_description(&config));
+    println!(
+        "  signing key:  {}",
+        server::absolute(config.signing_key_path()).display()
+    );
+    println!("Tokens (signed by the key above):");
+    println!("  ARM API:      clusterconfig{data_dir_flag} token arm");
+    println!("  agent:        clusterconfig{data_dir_flag} token agent --cluster <cluster resource id>");
+    tracing::info!(arm = %running.arm_addr, dataplane = %running.dataplane_addr, "serving");
+    running.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+fn token(config: &Config, kind: TokenKind) -> anyhow::Result<()> {
+    let key = SigningKey::load_or_create(&config.signing_key_path())?;
+    let now = chrono::Utc::now();
+    let token = match kind {
+        TokenKind::Arm {
+            subject,
+            subject_type,
+            valid_for,
+        } => key.issue_arm(
+            &subject,
+            subject_type,
+            now,
+            chrono::Duration::from_std(valid_for)?,
+        ),
+        TokenKind::Agent { cluster, valid_for } => {
+            let cluster = ClusterId::parse(&cluster).map_err(|e| anyhow::anyhow!(e.message))?;
+            key.issue_agent(&cluster.key(), now, chrono::Duration::from_std(valid_for)?)
+        }
+    };
+    println!("{token}");
+    Ok(())
+}
+
+async fn import_flux_v1(config: &Config, cluster: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    let cluster = ClusterId::parse(cluster).map_err(|e| anyhow::anyhow!(e.message))?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_str(&text).context("the file must hold a JSON array")?;
+    let running_app = server::build_offline_app(config).await?;
+    for entry in &entries {
+        let name = entry
+            .get("name")
+            .and_then(|v| v.as_str())
+            .context("every entry needs a 'name'")?;
+        let properties = entry
+            .get("properties")
+            .context("every entry needs 'properties'")?;
+        running_app
+            .import_source_control(&cluster, name, properties, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
+        println!("imported {name}");
+    }
+    Ok(())
+}

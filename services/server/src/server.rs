@@ -1,0 +1,209 @@
+//! Starting the service: open the store, build the application, bind the ARM API and the data plane (one
+//! listener when they share an address), and serve until shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use clusterconfig_model::catalog::{Catalog, DEFAULT_CATALOG};
+use clusterconfig_store::Store;
+use clusterconfig_store::sqlite::SqliteStore;
+
+use crate::app::{App, Codec, Settings};
+use crate::auth::SigningKey;
+use crate::clock::Clock;
+use crate::config::{Config, StoreKind};
+use crate::http::{self, Api, AppState, HttpSettings};
+use crate::hub::ChangeHub;
+
+/// A running service: where it listens, and how to stop it.
+pub struct Running {
+    pub arm_addr: SocketAddr,
+    pub dataplane_addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Serves until `signal` resolves, then finishes the requests in flight.
+    pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::select! {
+            _ = signal => {}
+            Some(result) = self.tasks.join_next() => {
+                result.context("a server task panicked")??;
+            }
+        }
+        self.stop().await
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        while let Some(result) = self.tasks.join_next().await {
+            result.context("a server task panicked")??;
+        }
+        Ok(())
+    }
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match config.store.kind {
+        StoreKind::Sqlite => {
+            let path = config.sqlite_path();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let store = SqliteStore::open(&path)
+                .await
+                .with_context(|| format!("cannot open SQLite store {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
+    let text = match &config.catalog_path {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read catalog {}", path.display()))?,
+        None => DEFAULT_CATALOG.to_owned(),
+    };
+    Catalog::from_toml(&text).map_err(|e| anyhow::anyhow!("invalid extension catalog: {e}"))
+}
+
+/// Builds everything and binds the listeners; serving starts at once.
+pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let key = Arc::new(SigningKey::load_or_create(&config.signing_key_path())?);
+    let store = open_store(config).await?;
+    let catalog = Arc::new(load_catalog(config)?);
+    let hub = ChangeHub::new();
+    let settings = settings(config, &key);
+    let app = Arc::new(App::new(store, clock, hub, catalog, Codec, settings));
+    let state = Arc::new(AppState {
+        app,
+        key,
+        http: HttpSettings {
+            public_scheme: config.public_scheme.clone(),
+            retry_after_seconds: config.arm.retry_after_seconds,
+            page_size: config.arm.page_size,
+            max_body_bytes: config.arm.max_body_bytes,
+            max_wait_seconds: config.dataplane.max_wait_seconds,
+            async_timeout: iso_duration(config.lifetimes.pending_timeout),
+        },
+    });
+
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let shared = config.arm_listen == config.dataplane_listen;
+    let arm_apis: &[Api] = if shared {
+        &[Api::Arm, Api::DataPlane, Api::Health]
+    } else {
+        &[Api::Arm, Api::Health]
+    };
+    let arm = TcpListener::bind(config.arm_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.arm_listen))?;
+    let arm_addr = arm.local_addr()?;
+    tasks.spawn(serve(
+        arm,
+        http::service(state.clone(), arm_apis),
+        shutdown_rx.clone(),
+    ));
+    let dataplane_addr = if shared {
+        arm_addr
+    } else {
+        let listener = TcpListener::bind(config.dataplane_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.dataplane_listen))?;
+        let addr = listener.local_addr()?;
+        tasks.spawn(serve(
+            listener,
+            http::service(state.clone(), &[Api::DataPlane, Api::Health]),
+            shutdown_rx.clone(),
+        ));
+        addr
+    };
+    Ok(Running {
+        arm_addr,
+        dataplane_addr,
+        state,
+        shutdown,
+        tasks,
+    })
+}
+
+async fn serve<S>(
+    listener: TcpListener,
+    service: S,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    use tower::ServiceExt as _;
+    let make_service =
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(service.map_err(|e| match e {}));
+    axum::serve(listener, make_service)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
+        .context("server failed")
+}
+
+/// `PT48H`, `PT30M`...
+pub fn iso_duration(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    match (seconds / 3600, (seconds % 3600) / 60, seconds % 60) {
+        (h, 0, 0) => format!("PT{h}H"),
+        (0, m, 0) => format!("PT{m}M"),
+        _ => format!("PT{seconds}S"),
+    }
+}
+
+/// Where the embedded store lives, for the start banner.
+pub fn store_description(config: &Config) -> String {
+    match config.store.kind {
+        StoreKind::Sqlite => format!("sqlite {}", absolute(config.sqlite_path()).display()),
+    }
+}
+
+pub fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
+}
+
+/// The application without listeners, for operator commands that change the store directly.
+pub async fn build_offline_app(config: &Config) -> anyhow::Result<App> {
+    let key = SigningKey::load_or_create(&config.signing_key_path())?;
+    let settings = settings(config, &key);
+    Ok(App::new(
+        open_store(config).await?,
+        Arc::new(crate::clock::SystemClock),
+        ChangeHub::new(),
+        Arc::new(load_catalog(config)?),
+        Codec,
+        settings,
+    ))
+}
+
+fn settings(config: &Config, key: &SigningKey) -> Settings {
+    Settings {
+        pending_timeout: config.lifetimes.pending_timeout,
+        secret_retention: config.lifetimes.secret_retention,
+        operation_retention: config.lifetimes.operation_retention,
+        contact_write_interval: config.dataplane.contact_write_interval,
+        fingerprint_key: key.derive("clusterconfig/secret-fingerprint/v1"),
+    }
+}
