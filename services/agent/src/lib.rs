@@ -1,1 +1,9 @@
+//! The reference in-cluster agent of clusterconfig. It speaks only the documented data-plane API
+//! (`api-specs/dataplane.yaml`): long-poll the cluster's desired state, apply it, report each generation.
 
+pub mod agent;
+pub mod backoff;
+pub mod client;
+pub mod keys;
+pub mod render;
+pub mod state;

@@ -1,0 +1,91 @@
+//! `clusterconfig-agent`: the reference agent for one cluster.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use clusterconfig_agent::agent::{Agent, Settings};
+use clusterconfig_agent::client::DataPlane;
+use clusterconfig_model::dataplane::AgentFacts;
+use clusterconfig_model::ids::ClusterId;
+
+#[derive(Parser)]
+#[command(
+    name = "clusterconfig-agent",
+    version,
+    about = "Pulls one cluster's desired state from clusterconfig, renders the Flux objects, and reports back."
+)]
+struct Cli {
+    /// The data plane's base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "CLUSTERCONFIG_SERVER")]
+    server: String,
+    /// This cluster's resource id.
+    #[arg(long, env = "CLUSTERCONFIG_CLUSTER")]
+    cluster: String,
+    /// An agent token for this cluster (`clusterconfig token agent --cluster ...`).
+    #[arg(long, env = "CLUSTERCONFIG_AGENT_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Writes one YAML file per object here, and removes files of objects that leave the desired state.
+    #[arg(long)]
+    render_dir: Option<PathBuf>,
+    /// Reports provisioning and a synthetic compliance (marked as simulated) without a cluster.
+    #[arg(long)]
+    simulate: bool,
+    /// Where the agent keeps its state (version, reported generations, secret copies, SSH keys).
+    #[arg(long, default_value = "./clusterconfig-agent-state")]
+    state_dir: PathBuf,
+    /// How long one long-poll waits, in seconds (the server caps it at 300).
+    #[arg(long, default_value_t = 300)]
+    wait: u64,
+    /// The Kubernetes version to report (a real agent reads it from the API server).
+    #[arg(long, default_value = "v1.31.2")]
+    kubernetes_version: String,
+    /// The CPU architecture to report; this machine's by default.
+    #[arg(long)]
+    cpu_architecture: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    anyhow::ensure!(
+        cli.render_dir.is_some() || cli.simulate,
+        "give --render-dir DIR, --simulate, or both"
+    );
+    let cluster = ClusterId::parse(&cli.cluster).map_err(|e| anyhow::anyhow!(e.message))?;
+    let architecture = cli.cpu_architecture.unwrap_or_else(|| {
+        match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        }
+        .to_owned()
+    });
+    let settings = Settings {
+        cluster: cluster.clone(),
+        render_dir: cli.render_dir,
+        state_dir: cli.state_dir,
+        simulate: cli.simulate,
+        wait: Duration::from_secs(cli.wait),
+        facts: AgentFacts {
+            kubernetes_version: Some(cli.kubernetes_version),
+            cpu_architecture: Some(architecture),
+            agent_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        },
+    };
+    let client = DataPlane::new(&cli.server, &cluster, cli.token)?;
+    let mut agent = Agent::new(settings, client)?;
+    tracing::info!(%cluster, server = %cli.server, "agent started");
+    agent
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
