@@ -58,7 +58,7 @@ impl Object {
     }
 
     pub fn yaml(&self) -> String {
-        serde_yaml::to_string(&self.body).expect("objects serialize")
+        serde_norway::to_string(&self.body).expect("objects serialize")
     }
 }
 
