@@ -1,1 +1,21 @@
+//! Test support: the real `clusterconfig` and `clusterconfig-agent` binaries, started as processes on random
+//! ports with temporary data directories, stopped when dropped; and a small ARM client.
 
+pub mod arm;
+pub mod process;
+
+pub use arm::{Arm, Response};
+pub use process::{AgentProcess, ServerOptions, ServerProcess, binary};
+
+/// A fresh cluster id of the given kind (`managedClusters`, `connectedClusters`...).
+pub fn cluster_id(provider_and_type: &str) -> String {
+    format!(
+        "/subscriptions/{}/resourceGroups/rg-{}/providers/{provider_and_type}/cluster-{}",
+        uuid::Uuid::new_v4(),
+        &uuid::Uuid::new_v4().simple().to_string()[..6],
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    )
+}
+
+pub const AKS: &str = "Microsoft.ContainerService/managedClusters";
+pub const ARC: &str = "Microsoft.Kubernetes/connectedClusters";

@@ -1,0 +1,278 @@
+//! Starting and stopping the real binaries.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The path of one of the workspace's binaries, built (once per test process) if needed so it is never stale.
+/// Set `CLUSTERCONFIG_BINARIES_BUILT=1` when a test run has just built them (scripts/test does).
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf();
+    BUILT.get_or_init(|| {
+        if std::env::var_os("CLUSTERCONFIG_BINARIES_BUILT").is_some() {
+            return;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.args([
+            "build",
+            "--quiet",
+            "-p",
+            "clusterconfig-server",
+            "-p",
+            "clusterconfig-agent",
+            "--bins",
+        ]);
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("cargo runs");
+        assert!(status.success(), "building the binaries failed");
+    });
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --bins`",
+        path.display()
+    );
+    path
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// Environment for the server (configuration keys as `CLUSTERCONFIG_...`).
+    pub env: Vec<(String, String)>,
+    /// Reuse a data directory (a restart); a fresh temporary one otherwise.
+    pub data_dir: Option<PathBuf>,
+    /// Listen here instead of a random port.
+    pub arm_listen: Option<String>,
+    pub extra_args: Vec<String>,
+}
+
+impl ServerOptions {
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// A running `clusterconfig serve`.
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    /// Everything the server logged (stderr), for tests that read logs.
+    pub log_path: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl ServerProcess {
+    pub fn start(options: ServerOptions) -> Self {
+        let temp = options
+            .data_dir
+            .is_none()
+            .then(|| tempfile::tempdir().expect("temporary directory"));
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| temp.as_ref().expect("made above").path().join("data"));
+        std::fs::create_dir_all(&data_dir).expect("data directory");
+        let log_path = data_dir.with_extension(format!("{}.log", uuid::Uuid::new_v4().simple()));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut command = Command::new(binary("clusterconfig"));
+        command
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("serve")
+            .arg("--arm-listen")
+            .arg(options.arm_listen.as_deref().unwrap_or("127.0.0.1:0"))
+            .args(&options.extra_args)
+            .env("CLUSTERCONFIG_ARM__RETRY_AFTER_SECONDS", "1")
+            .env("CLUSTERCONFIG_LOG_LEVEL", "info,clusterconfig_server=debug")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (key, value) in &options.env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("clusterconfig starts");
+        let stdout = child.stdout.take().expect("piped");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.trim().strip_prefix("ARM API:") {
+                    let _ = sender.send(url.trim().to_owned());
+                }
+            }
+        });
+        let url = match receiver.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "clusterconfig did not start; its log:\n{}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+        };
+        ServerProcess {
+            child,
+            url,
+            data_dir,
+            log_path,
+            _temp: temp,
+        }
+    }
+
+    /// Runs `clusterconfig` with this server's data directory (and environment), returning its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new(binary("clusterconfig"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .output()
+            .expect("clusterconfig runs");
+        assert!(
+            output.status.success(),
+            "clusterconfig {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+    }
+
+    pub fn arm_token(&self) -> String {
+        self.cli(&["token", "arm"])
+    }
+
+    pub fn agent_token(&self, cluster: &str) -> String {
+        self.cli(&["token", "agent", "--cluster", cluster])
+    }
+
+    pub fn arm(&self) -> crate::Arm {
+        crate::Arm::new(&self.url, &self.arm_token())
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Stops the server abruptly (as a crash would).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.log_path);
+    }
+}
+
+/// A running `clusterconfig-agent`.
+pub struct AgentProcess {
+    child: Child,
+    pub state_dir: PathBuf,
+    pub render_dir: PathBuf,
+    pub log_path: PathBuf,
+    _temp: tempfile::TempDir,
+}
+
+impl AgentProcess {
+    /// Starts an agent for `cluster` against `server_url`, rendering and simulating, with `extra` arguments.
+    pub fn start(server_url: &str, cluster: &str, token: &str, extra: &[&str]) -> Self {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let state_dir = temp.path().join("state");
+        let render_dir = temp.path().join("render");
+        let log_path = temp.path().join("agent.log");
+        let child = Command::new(binary("clusterconfig-agent"))
+            .args([
+                "--server",
+                server_url,
+                "--cluster",
+                cluster,
+                "--token",
+                token,
+                "--wait",
+                "20",
+                "--simulate",
+            ])
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .arg("--render-dir")
+            .arg(&render_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).expect("log file"))
+            .spawn()
+            .expect("clusterconfig-agent starts");
+        AgentProcess {
+            child,
+            state_dir,
+            render_dir,
+            log_path,
+            _temp: temp,
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The rendered files, by name.
+    pub fn rendered(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.render_dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if condition().await {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

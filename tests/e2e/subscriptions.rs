@@ -1,0 +1,77 @@
+//! ARM's subscription lifecycle: Warned and Suspended allow reads and deletes only; Deleted purges everything of
+//! the subscription, secrets included.
+
+use serde_json::json;
+
+use clusterconfig_testkit::ARC;
+
+use crate::{Env, assert_arm_error, git_config};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscription_states_gate_writes_and_deletion_purges() {
+    let env = Env::start(ARC);
+    let _agent = env.agent(&[]);
+    let subscription = env.cluster.split('/').nth(2).unwrap().to_owned();
+    let notify = |state: &str| {
+        let body = json!({"state": state, "registrationDate": "Thu, 26 Nov 2026 00:00:00 GMT", "properties": {"tenantId": "t"}});
+        let path = format!("/subscriptions/{subscription}?api-version=2.0");
+        let arm = env.arm.with_token(&env.server.arm_token());
+        async move { arm.put(&path, &body).await }
+    };
+    let kept = env.put_and_wait(&env.flux("kept"), &git_config()).await;
+    assert_eq!(kept["status"], "Succeeded");
+
+    let warned = notify("Warned").await;
+    assert_eq!(warned.status, 200);
+    assert_eq!(warned.body["state"], "Warned", "the notification is echoed");
+    assert_arm_error(
+        &env.arm.put(&env.flux("new"), &git_config()).await,
+        409,
+        "ReadOnlyDisabledSubscription",
+    );
+    assert_arm_error(
+        &env.arm
+            .patch(&env.flux("kept"), &json!({"properties": {"suspend": true}}))
+            .await,
+        409,
+        "ReadOnlyDisabledSubscription",
+    );
+    assert_eq!(
+        env.arm.get(&env.flux("kept")).await.status,
+        200,
+        "reads still work"
+    );
+
+    assert_eq!(notify("Registered").await.status, 200);
+    let mut body = git_config();
+    body["properties"]["gitRepository"]["httpsUser"] = json!("u");
+    body["properties"]["configurationProtectedSettings"] = json!({"httpsKey": "c2VjcmV0"});
+    assert_eq!(env.arm.put(&env.flux("new"), &body).await.status, 201);
+
+    assert_eq!(notify("Deleted").await.status, 200);
+    assert_eq!(env.arm.get(&env.flux("kept")).await.status, 404);
+    assert_eq!(env.arm.get(&env.flux("new")).await.status, 404);
+    let desired = env
+        .arm
+        .with_token(&env.server.agent_token(&env.cluster))
+        .get(&format!(
+            "{}/dataplane/v1{}/desiredState",
+            env.server.url, env.cluster
+        ))
+        .await;
+    assert_eq!(desired.body["fluxConfigurations"], json!([]));
+    assert_eq!(desired.body["extensions"], json!([]));
+    assert_arm_error(
+        &env.arm.put(&env.flux("after"), &git_config()).await,
+        409,
+        "SubscriptionNotRegistered",
+    );
+    let invalid = env
+        .arm
+        .put(
+            &format!("/subscriptions/{subscription}?api-version=2.0"),
+            &json!({"state": "Sleeping"}),
+        )
+        .await;
+    assert_arm_error(&invalid, 400, "InvalidRequestContent");
+}
