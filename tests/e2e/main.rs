@@ -6,6 +6,7 @@ mod arm_contract;
 mod dataplane;
 mod flux_v1;
 mod lifecycle;
+mod python_sdk;
 mod rendered_objects;
 mod subscriptions;
 mod validation;

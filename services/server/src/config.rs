@@ -171,6 +171,22 @@ pub struct StoreOverride {
     pub kind: StoreKind,
 }
 
+/// The top-level keys of `Config`, as environment variables spell them (after `CLUSTERCONFIG_`, lowercase).
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir",
+    "arm_listen",
+    "dataplane_listen",
+    "public_scheme",
+    "log_format",
+    "log_level",
+    "catalog_path",
+    "store",
+    "auth",
+    "lifetimes",
+    "arm",
+    "dataplane",
+];
+
 impl Config {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
@@ -182,8 +198,17 @@ impl Config {
             );
             figment = figment.merge(Toml::file_exact(file));
         }
+        // Only keys of this configuration: other CLUSTERCONFIG_* variables (the agent's, the tests') are not ours.
+        let environment = Env::prefixed("CLUSTERCONFIG_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                TOP_LEVEL_KEYS
+                    .iter()
+                    .any(|top| key == *top || key.starts_with(&format!("{top}__")))
+            })
+            .split("__");
         let config: Config = figment
-            .merge(Env::prefixed("CLUSTERCONFIG_").split("__").ignore(&["config"]))
+            .merge(environment)
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -244,6 +269,7 @@ mod tests {
                 "log_level = \"debug\"\n[arm]\npage_size = 7\n[lifetimes]\npending_timeout = \"2h\"\n",
             )?;
             jail.set_env("CLUSTERCONFIG_ARM__PAGE_SIZE", "9");
+            jail.set_env("CLUSTERCONFIG_AGENT_TOKEN", "not a configuration key");
             let overrides = Overrides {
                 data_dir: Some("/tmp/x".into()),
                 ..Default::default()

@@ -1,0 +1,113 @@
+//! Microsoft's Python management SDK (azure-mgmt-kubernetesconfiguration-{fluxconfigurations,extensions} 1.0.0,
+//! from PyPI, unmodified) creates, reads, lists, updates and deletes through the real server, while a simulating
+//! agent completes the operations.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clusterconfig_testkit::ARC;
+
+use crate::Env;
+
+/// A virtualenv with the pinned SDK, made once under `target/` (or given by `CLUSTERCONFIG_TEST_PYTHON`).
+fn sdk_python() -> PathBuf {
+    if let Some(python) = std::env::var_os("CLUSTERCONFIG_TEST_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let requirements = root.join("tests/python/requirements.txt");
+    let venv = root.join("target/sdk-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("requirements.installed");
+    let wanted = std::fs::read_to_string(&requirements).unwrap();
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return python;
+    }
+    let lock = venv.with_extension("lock");
+    let _guard = FileLock::acquire(&lock);
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+        run(Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&requirements));
+        std::fs::write(&stamp, wanted).unwrap();
+    }
+    python
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().expect("the command starts");
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// An exclusive lock file, so test processes do not build the venv twice.
+struct FileLock(PathBuf);
+
+impl FileLock {
+    fn acquire(path: &Path) -> Self {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        for _ in 0..600 {
+            if std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .is_ok()
+            {
+                return FileLock(path.to_owned());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        panic!("{} is held for too long", path.display());
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn microsofts_python_sdk_works_unmodified() {
+    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
+    let env = Env::start(ARC);
+    let _agent = env.agent(&[]);
+    let parts: Vec<&str> = env.cluster.split('/').collect();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/sdk_roundtrip.py");
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .env("CC_BASE_URL", &env.server.url)
+        .env("CC_TOKEN", env.server.arm_token())
+        .env("CC_SUBSCRIPTION", parts[2])
+        .env("CC_RESOURCE_GROUP", parts[4])
+        .env("CC_CLUSTER_RP", parts[6])
+        .env("CC_CLUSTER_TYPE", parts[7])
+        .env("CC_CLUSTER_NAME", parts[8])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the SDK round trip failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("SDK round trip passed"));
+    assert!(
+        !env.server.logs().contains("Q0FOQVJZLXNkay1zZWNyZXQ="),
+        "the secret did not reach the logs"
+    );
+}
