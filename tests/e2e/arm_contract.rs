@@ -345,3 +345,39 @@ async fn every_response_has_a_request_id_and_errors_are_arm_shaped() {
         .await;
     assert_eq!(unknown_operation.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn system_data_comes_from_arm_and_correlation_ids_are_logged() {
+    let env = Env::start(ARC);
+    let system_data = json!({"createdBy": "policy-assignment-identity", "createdByType": "ManagedIdentity", "createdAt": "2026-11-20T10:00:00Z",
+        "lastModifiedBy": "policy-assignment-identity", "lastModifiedByType": "ManagedIdentity", "lastModifiedAt": "2026-11-20T10:00:00Z"});
+    let header = system_data.to_string();
+    let created = env
+        .arm
+        .send(
+            Method::PUT,
+            &env.flux("from-arm"),
+            Some(&git_config()),
+            &[
+                ("x-ms-arm-resource-system-data", &header),
+                ("x-ms-correlation-request-id", "corr-7f3a"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(
+        created.body["systemData"]["createdBy"],
+        "policy-assignment-identity"
+    );
+    assert_eq!(created.body["systemData"]["createdByType"], "ManagedIdentity");
+    assert_eq!(created.header("x-ms-correlation-request-id"), Some("corr-7f3a"));
+
+    // Without the header, the caller of the token is recorded.
+    let direct = env.arm.put(&env.flux("direct"), &git_config()).await;
+    assert_eq!(direct.body["systemData"]["createdBy"], "clusterconfig-cli");
+    assert_eq!(direct.body["systemData"]["createdByType"], "User");
+    assert!(
+        env.server.logs().contains("corr-7f3a"),
+        "the correlation id is in the request log"
+    );
+}
