@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::{
-    Change, Expect, OperationRecord, ResourceKind, ResourceRecord, SecretKey, SecretRecord, Store,
-    StoreError, SubscriptionRecord, Write,
+    Change, DataKeyRecord, Expect, OperationRecord, ResourceKind, ResourceRecord, SecretKey, SecretRecord,
+    Store, StoreError, SubscriptionRecord, Write,
 };
 
 /// Instantiates every conformance case as a `#[tokio::test]` against the store `$open().await.1`
@@ -20,7 +20,7 @@ macro_rules! conformance_tests {
             resources_round_trip, lists_page_in_name_order, expectations_guard_writes,
             a_failed_change_writes_nothing, versions_grow_per_cluster, partitions_hold_one_cluster,
             secrets_expire, operations_run_and_expire, concurrent_changes_lose_nothing,
-            one_of_concurrent_conditional_writes_wins, subscriptions_and_purge, agent_facts);
+            one_of_concurrent_conditional_writes_wins, subscriptions_and_purge, agent_facts, data_keys);
     };
     (@cases $open:path, $($case:ident),+) => {
         $(
@@ -660,4 +660,45 @@ pub async fn agent_facts(store: Arc<dyn Store>) {
     assert_eq!(record.agent.as_deref(), Some(r#"{"cpuArchitecture":"arm64"}"#));
     assert_eq!((record.last_contact, record.version), (Some(t(42)), 0));
     let _ = Duration::zero();
+}
+
+pub async fn data_keys(store: Arc<dyn Store>) {
+    // Data keys are global, not per cluster: use ids no other case uses.
+    let base = (Uuid::new_v4().as_u128() % 1_000_000) as u32 * 10 + 1_000_000;
+    let key = |id: u32, version: &str| DataKeyRecord {
+        id,
+        provider: "local".into(),
+        kek_version: version.into(),
+        wrapped: vec![id as u8; 60],
+        created_at: t(id as i64),
+        etag: crate::Etag(String::new()),
+    };
+    let etag = store.put_data_key(key(base, "1"), Expect::Absent).await.unwrap();
+    store
+        .put_data_key(key(base + 1, "1"), Expect::Absent)
+        .await
+        .unwrap();
+    let again = store.put_data_key(key(base, "1"), Expect::Absent).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let mine = |keys: Vec<DataKeyRecord>| {
+        keys.into_iter()
+            .filter(|k| k.id == base || k.id == base + 1)
+            .collect::<Vec<_>>()
+    };
+    let listed = mine(store.data_keys().await.unwrap());
+    assert_eq!(listed.iter().map(|k| k.id).collect::<Vec<_>>(), [base, base + 1]);
+    assert_eq!(listed[0].etag, etag);
+
+    // Re-wrapping under a new key-encryption key version is guarded by the etag.
+    let rewrapped = store
+        .put_data_key(key(base, "2"), Expect::Etag(etag.clone()))
+        .await
+        .unwrap();
+    let stale = store.put_data_key(key(base, "3"), Expect::Etag(etag)).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    let listed = mine(store.data_keys().await.unwrap());
+    assert_eq!(
+        (listed[0].kek_version.as_str(), &listed[0].etag),
+        ("2", &rewrapped)
+    );
 }

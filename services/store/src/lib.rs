@@ -92,6 +92,12 @@ pub trait Store: Send + Sync + 'static {
     /// Removes every record of a cluster, secrets included.
     async fn purge_cluster(&self, cluster: &str) -> Result<()>;
 
+    /// Every data-encryption key, in id order.
+    async fn data_keys(&self) -> Result<Vec<DataKeyRecord>>;
+
+    /// Creates (`Expect::Absent`) or re-wraps (`Expect::Etag`) a data key; returns its new etag.
+    async fn put_data_key(&self, record: DataKeyRecord, expect: Expect) -> Result<Etag>;
+
     /// Changes made through other instances, for stores several instances share; `None` for a single-process store.
     fn changes(&self) -> Option<ChangeFeed> {
         None

@@ -165,3 +165,17 @@ pub fn to_millis(time: DateTime<Utc>) -> i64 {
 pub fn from_millis(millis: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(millis).unwrap_or_default()
 }
+
+/// A data-encryption key, wrapped by a key-encryption key; resource data sealed with it names its `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataKeyRecord {
+    pub id: u32,
+    /// The key provider that wrapped it (`local`, `keyvault`).
+    pub provider: String,
+    /// The version of the key-encryption key that wrapped it.
+    pub kek_version: String,
+    pub wrapped: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    /// Set by the store; ignored when writing.
+    pub etag: Etag,
+}

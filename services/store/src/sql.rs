@@ -374,6 +374,54 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn data_keys(&self) -> $crate::Result<Vec<$crate::DataKeyRecord>> {
+                let rows = sqlx::query("SELECT * FROM data_keys ORDER BY id").fetch_all(self.read_pool()).await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::DataKeyRecord {
+                            id: row.try_get::<i64, _>("id")? as u32,
+                            provider: row.try_get("provider")?,
+                            kek_version: row.try_get("kek_version")?,
+                            wrapped: row.try_get("wrapped")?,
+                            created_at: $crate::from_millis(row.try_get("created_at")?),
+                            etag: $crate::Etag(row.try_get("etag")?),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn put_data_key(&self, record: $crate::DataKeyRecord, expect: $crate::Expect) -> $crate::Result<$crate::Etag> {
+                let etag = $crate::Etag::new_random();
+                let query = match &expect {
+                    $crate::Expect::Etag(expected) => sqlx::query(
+                        "UPDATE data_keys SET provider = $2, kek_version = $3, wrapped = $4, etag = $6
+                         WHERE id = $1 AND etag = $7",
+                    )
+                    .bind(record.id as i64)
+                    .bind(&record.provider)
+                    .bind(&record.kek_version)
+                    .bind(&record.wrapped)
+                    .bind($crate::to_millis(record.created_at))
+                    .bind(&etag.0)
+                    .bind(&expected.0),
+                    _ => sqlx::query(
+                        "INSERT INTO data_keys (id, provider, kek_version, wrapped, created_at, etag) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(record.id as i64)
+                    .bind(&record.provider)
+                    .bind(&record.kek_version)
+                    .bind(&record.wrapped)
+                    .bind($crate::to_millis(record.created_at))
+                    .bind(&etag.0),
+                };
+                match query.execute(self.write_pool()).await {
+                    Ok(done) if done.rows_affected() == 1 => Ok(etag),
+                    Ok(_) => Err(conflict(format!("data key {} changed", record.id))),
+                    Err(err) if is_unique_violation(&err) => Err(conflict(format!("data key {} exists", record.id))),
+                    Err(err) => Err(err.into()),
+                }
+            }
+
             fn changes(&self) -> Option<$crate::ChangeFeed> {
                 self.change_feed()
             }

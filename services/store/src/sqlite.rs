@@ -33,6 +33,8 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
+            // Deleted rows (expired or delivered secrets) are overwritten on disk, not left in free pages.
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(30));
         let write = SqlitePoolOptions::new()
             .max_connections(1)

@@ -1,0 +1,290 @@
+//! The `keyvault` key provider: data keys wrapped by an RSA key in Azure Key Vault (RSA-OAEP-256), through
+//! `azure_security_keyvault_keys`, authenticated with the `azure_identity` credential the configuration names.
+//! The version of the key that wrapped each data key is recorded with it; rotating the key in Key Vault makes a
+//! new current version, and re-wrapping moves data keys onto it while older versions keep unwrapping.
+
+#[cfg(feature = "key-vault-simulator")]
+pub mod simulator;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::http::StatusCode;
+use azure_identity::{
+    AzureCliCredential, ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
+    WorkloadIdentityCredentialOptions,
+};
+use azure_security_keyvault_keys::models::{
+    EncryptionAlgorithm, KeyClientWrapKeyOptions, KeyOperationParameters,
+};
+use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceExt as _};
+
+use crate::envelope::DataKey;
+use crate::provider::{KeyProvider, ProviderError, WrappedKey};
+
+/// Which Entra ID credential reaches Key Vault.
+#[derive(Debug, Clone)]
+pub enum CredentialSource {
+    /// The system-assigned identity, or a user-assigned one by client id or resource id.
+    ManagedIdentity {
+        client_id: Option<String>,
+        resource_id: Option<String>,
+    },
+    /// Kubernetes workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE by default).
+    WorkloadIdentity {
+        client_id: Option<String>,
+        tenant_id: Option<String>,
+        token_file: Option<PathBuf>,
+    },
+    /// A service principal with a client secret.
+    ClientSecret {
+        tenant_id: String,
+        client_id: String,
+        secret: String,
+    },
+    /// The signed-in Azure CLI user.
+    AzureCli,
+    /// Developer tools (Azure CLI, then Azure Developer CLI): for development only.
+    DeveloperTools,
+}
+
+pub fn credential(source: &CredentialSource) -> Result<Arc<dyn TokenCredential>, ProviderError> {
+    let error =
+        |e: azure_core::Error| ProviderError::Other(format!("cannot build the Key Vault credential: {e}"));
+    let credential: Arc<dyn TokenCredential> = match source {
+        CredentialSource::ManagedIdentity {
+            client_id,
+            resource_id,
+        } => {
+            let user_assigned_id = match (client_id, resource_id) {
+                (Some(id), _) => Some(UserAssignedId::ClientId(id.clone())),
+                (None, Some(id)) => Some(UserAssignedId::ResourceId(id.clone())),
+                (None, None) => None,
+            };
+            ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+                user_assigned_id,
+                ..Default::default()
+            }))
+            .map_err(error)?
+        }
+        CredentialSource::WorkloadIdentity {
+            client_id,
+            tenant_id,
+            token_file,
+        } => WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+            client_id: client_id.clone(),
+            tenant_id: tenant_id.clone(),
+            token_file_path: token_file.clone(),
+            ..Default::default()
+        }))
+        .map_err(error)?,
+        CredentialSource::ClientSecret {
+            tenant_id,
+            client_id,
+            secret,
+        } => ClientSecretCredential::new(tenant_id, client_id.clone(), Secret::new(secret.clone()), None)
+            .map_err(error)?,
+        CredentialSource::AzureCli => AzureCliCredential::new(None).map_err(error)?,
+        CredentialSource::DeveloperTools => DeveloperToolsCredential::new(None).map_err(error)?,
+    };
+    Ok(credential)
+}
+
+pub struct KeyVaultProvider {
+    client: KeyClient,
+    vault_url: String,
+    key_name: String,
+}
+
+impl std::fmt::Debug for KeyVaultProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyVaultProvider")
+            .field("vault_url", &self.vault_url)
+            .field("key_name", &self.key_name)
+            .finish()
+    }
+}
+
+impl KeyVaultProvider {
+    /// `options` carries the transport and retry settings (the defaults use the SDK's HTTP client).
+    pub fn new(
+        vault_url: &str,
+        key_name: &str,
+        credential: Arc<dyn TokenCredential>,
+        options: Option<KeyClientOptions>,
+    ) -> Result<Self, ProviderError> {
+        if !vault_url.starts_with("https://") {
+            return Err(ProviderError::Other(format!(
+                "the Key Vault URL must be https:// (got '{vault_url}')"
+            )));
+        }
+        let client = KeyClient::new(vault_url, credential, options)
+            .map_err(|e| ProviderError::Other(format!("cannot build the Key Vault client: {e}")))?;
+        Ok(Self {
+            client,
+            vault_url: vault_url.to_owned(),
+            key_name: key_name.to_owned(),
+        })
+    }
+}
+
+fn operation(value: &[u8]) -> KeyOperationParameters {
+    KeyOperationParameters {
+        algorithm: Some(EncryptionAlgorithm::RsaOaep256),
+        value: Some(value.to_vec()),
+        ..Default::default()
+    }
+}
+
+/// Key Vault's failures: unreachable, throttled or failing (retry later), or a definite answer.
+fn classify(err: azure_core::Error, what: &str) -> ProviderError {
+    match err.http_status() {
+        Some(StatusCode::NotFound) => ProviderError::UnknownVersion(format!("{what}: {err}")),
+        Some(StatusCode::BadRequest) => ProviderError::Unwrap,
+        Some(status) if u16::from(status) == 429 || u16::from(status) >= 500 => {
+            ProviderError::Unavailable(format!("{what}: Key Vault answered {status}"))
+        }
+        Some(status) => ProviderError::Other(format!("{what}: Key Vault answered {status}")),
+        None => ProviderError::Unavailable(format!("{what}: {err}")),
+    }
+}
+
+#[async_trait]
+impl KeyProvider for KeyVaultProvider {
+    fn kind(&self) -> &'static str {
+        "keyvault"
+    }
+
+    async fn current_version(&self) -> Result<String, ProviderError> {
+        let key = self
+            .client
+            .get_key(&self.key_name, None)
+            .await
+            .and_then(|r| r.into_model())
+            .map_err(|e| classify(e, "reading the key"))?;
+        key.resource_id()
+            .ok()
+            .and_then(|id| id.version)
+            .ok_or_else(|| ProviderError::Other("Key Vault returned a key id without a version".into()))
+    }
+
+    async fn wrap(&self, key: &DataKey) -> Result<WrappedKey, ProviderError> {
+        let parameters = operation(key.as_bytes())
+            .try_into()
+            .map_err(|e| ProviderError::Other(format!("{e}")))?;
+        // No version: Key Vault wraps with the current one and names it in the result.
+        let result = self
+            .client
+            .wrap_key(
+                &self.key_name,
+                parameters,
+                Some(KeyClientWrapKeyOptions {
+                    key_version: None,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .and_then(|r| r.into_model())
+            .map_err(|e| classify(e, "wrapping a data key"))?;
+        let kek_version = result
+            .resource_id()
+            .ok()
+            .and_then(|id| id.version)
+            .ok_or_else(|| ProviderError::Other("Key Vault's wrap result names no key version".into()))?;
+        let ciphertext = result
+            .result
+            .ok_or_else(|| ProviderError::Other("Key Vault's wrap result has no value".into()))?;
+        Ok(WrappedKey {
+            kek_version,
+            ciphertext,
+        })
+    }
+
+    async fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, ProviderError> {
+        let parameters = operation(&wrapped.ciphertext)
+            .try_into()
+            .map_err(|e| ProviderError::Other(format!("{e}")))?;
+        let result = self
+            .client
+            .unwrap_key(&self.key_name, &wrapped.kek_version, parameters, None)
+            .await
+            .and_then(|r| r.into_model())
+            .map_err(|e| classify(e, "unwrapping a data key"))?;
+        let plain = zeroize::Zeroizing::new(result.result.ok_or(ProviderError::Unwrap)?);
+        DataKey::from_bytes(&plain).ok_or(ProviderError::Unwrap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::simulator::{KeyVaultSimulator, VAULT_URL};
+    use super::*;
+
+    #[tokio::test]
+    async fn wraps_and_unwraps_through_the_real_client_across_key_versions() {
+        let vault = KeyVaultSimulator::new();
+        let first = vault.add_version("kek");
+        let provider = KeyVaultProvider::new(
+            VAULT_URL,
+            "kek",
+            KeyVaultSimulator::credential(),
+            Some(vault.client_options()),
+        )
+        .unwrap();
+        assert_eq!(provider.current_version().await.unwrap(), first);
+
+        let key = DataKey::generate();
+        let wrapped = provider.wrap(&key).await.unwrap();
+        assert_eq!(wrapped.kek_version, first);
+        assert_eq!(wrapped.ciphertext.len(), 256, "RSA-2048 OAEP output");
+        assert_eq!(
+            provider.unwrap(&wrapped).await.unwrap().as_bytes(),
+            key.as_bytes()
+        );
+
+        // Rotation in Key Vault: new wraps use the new version; the old one still unwraps.
+        let second = vault.add_version("kek");
+        assert_eq!(provider.current_version().await.unwrap(), second);
+        let rewrapped = provider.wrap(&key).await.unwrap();
+        assert_eq!(rewrapped.kek_version, second);
+        assert_eq!(
+            provider.unwrap(&wrapped).await.unwrap().as_bytes(),
+            key.as_bytes()
+        );
+
+        let mut damaged = rewrapped.clone();
+        damaged.ciphertext[10] ^= 1;
+        assert!(matches!(
+            provider.unwrap(&damaged).await,
+            Err(ProviderError::Unwrap)
+        ));
+        vault.set_unavailable(true);
+        assert!(matches!(
+            provider.unwrap(&wrapped).await,
+            Err(ProviderError::Unavailable(_))
+        ));
+        vault.set_unavailable(false);
+
+        let requests = vault.requests();
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.ends_with(&format!("/keys/kek/{first}/unwrapkey"))),
+            "{requests:?}"
+        );
+        assert!(
+            requests.iter().any(|r| r == "POST /keys/kek//wrapkey"),
+            "wrapping names no version: {requests:?}"
+        );
+    }
+
+    #[test]
+    fn plain_http_vaults_are_refused() {
+        let error =
+            KeyVaultProvider::new("http://vault", "kek", KeyVaultSimulator::credential(), None).unwrap_err();
+        assert!(error.to_string().contains("https"));
+    }
+}
