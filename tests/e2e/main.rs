@@ -4,6 +4,7 @@
 mod agent;
 mod arm_contract;
 mod dataplane;
+mod encryption;
 mod flux_v1;
 mod lifecycle;
 mod python_sdk;

@@ -105,7 +105,7 @@ impl Agent {
 
     pub async fn apply(&mut self, desired: &DesiredState) -> anyhow::Result<()> {
         let multi_tenancy = render::multi_tenancy(desired);
-        let mut objects = Vec::new();
+        let mut objects: BTreeMap<String, Vec<Object>> = BTreeMap::new();
         let mut reports: Vec<(String, Applied, u64, bool)> = Vec::new();
 
         for extension in &desired.extensions {
@@ -132,7 +132,7 @@ impl Agent {
                     },
                 }
             };
-            objects.extend(applied.objects.clone());
+            objects.insert(key.clone(), applied.objects.clone());
             reports.push((key, applied, extension.generation, false));
         }
         for config in &desired.flux_configurations {
@@ -171,12 +171,31 @@ impl Agent {
                     },
                 }
             };
-            objects.extend(applied.objects.clone());
+            objects.insert(key.clone(), applied.objects.clone());
             reports.push((key, applied, config.generation, true));
         }
 
-        self.write_objects(render::all(objects))?;
-        self.forget_departed(desired);
+        // Resources the service cannot read right now keep what they have in the cluster.
+        let unreadable: BTreeSet<String> = desired
+            .unreadable
+            .iter()
+            .map(|u| {
+                format!(
+                    "{}/{}",
+                    if u.kind == "extension" {
+                        "extension"
+                    } else {
+                        "flux"
+                    },
+                    u.name
+                )
+            })
+            .collect();
+        for key in &unreadable {
+            tracing::warn!(resource = %key, "the service cannot read this resource; leaving its objects as they are");
+        }
+        self.write_objects(objects, &unreadable)?;
+        self.forget_departed(desired, &unreadable);
         self.state.version = Some(desired.version);
         self.state.save(&self.settings.state_dir)?;
 
@@ -381,33 +400,55 @@ impl Agent {
         }
     }
 
-    /// Writes the objects whose files changed and removes those that left the desired state.
-    fn write_objects(&mut self, objects: BTreeMap<String, Object>) -> anyhow::Result<()> {
-        let Some(dir) = &self.settings.render_dir else {
+    /// Writes the objects whose files changed and removes the files no resource wants any more (keeping those
+    /// of unreadable resources).
+    fn write_objects(
+        &mut self,
+        objects: BTreeMap<String, Vec<Object>>,
+        unreadable: &BTreeSet<String>,
+    ) -> anyhow::Result<()> {
+        let Some(dir) = self.settings.render_dir.clone() else {
             return Ok(());
         };
-        std::fs::create_dir_all(dir)?;
-        for (file, object) in &objects {
-            let path = dir.join(file);
+        std::fs::create_dir_all(&dir)?;
+        let mut rendered: BTreeMap<String, BTreeSet<String>> = self
+            .state
+            .rendered
+            .iter()
+            .filter(|(owner, _)| unreadable.contains(*owner))
+            .map(|(owner, files)| (owner.clone(), files.clone()))
+            .collect();
+        for (owner, owned) in &objects {
+            rendered.insert(owner.clone(), owned.iter().map(|o| o.file.clone()).collect());
+        }
+        for (file, object) in render::all(objects.into_values().flatten()) {
+            let path = dir.join(&file);
             let yaml = object.yaml();
             if std::fs::read_to_string(&path).ok().as_deref() != Some(yaml.as_str()) {
                 write_private(&path, &yaml)?;
             }
         }
-        let wanted = render::files(&objects);
-        for gone in self.state.rendered.difference(&wanted) {
+        let wanted: BTreeSet<&String> = rendered.values().flatten().collect();
+        for gone in self
+            .state
+            .rendered
+            .values()
+            .flatten()
+            .filter(|f| !wanted.contains(f))
+            .collect::<BTreeSet<_>>()
+        {
             match std::fs::remove_file(dir.join(gone)) {
                 Ok(()) => tracing::info!(file = %gone, "removed"),
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
                 Err(err) => return Err(err.into()),
             }
         }
-        self.state.rendered = wanted;
+        self.state.rendered = rendered;
         Ok(())
     }
 
     /// Drops what the agent kept for resources that are no longer in the desired state.
-    fn forget_departed(&mut self, desired: &DesiredState) {
+    fn forget_departed(&mut self, desired: &DesiredState, unreadable: &BTreeSet<String>) {
         let present: BTreeSet<String> = desired
             .extensions
             .iter()
@@ -418,19 +459,15 @@ impl Agent {
                     .iter()
                     .map(|c| format!("flux/{}", c.name)),
             )
+            .chain(unreadable.iter().cloned())
             .collect();
         self.state.reported.retain(|key, _| present.contains(key));
         self.state
             .secrets
             .retain(|key, _| present.iter().any(|p| key.starts_with(&format!("{p}/"))));
-        let configs: BTreeSet<&str> = desired
-            .flux_configurations
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
         self.state
             .ssh_keys
-            .retain(|name, _| configs.contains(name.as_str()));
+            .retain(|name, _| present.contains(&format!("flux/{name}")));
     }
 }
 

@@ -4,7 +4,7 @@
 //! `{config}-{kustomization}`, the Secret Flux reads (`{config}-auth`), and under multi-tenancy the
 //! `flux-applier` ServiceAccount with its binding. Per extension, its namespace and settings.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -562,9 +562,4 @@ pub fn extension(extension: &DesiredExtension, protected: &BTreeMap<String, Stri
 /// Every object of the desired state, one per file name (objects several resources share appear once).
 pub fn all(objects: impl IntoIterator<Item = Object>) -> BTreeMap<String, Object> {
     objects.into_iter().map(|o| (o.file.clone(), o)).collect()
-}
-
-/// Names of the files in a set, for the state's bookkeeping.
-pub fn files(objects: &BTreeMap<String, Object>) -> BTreeSet<String> {
-    objects.keys().cloned().collect()
 }

@@ -19,8 +19,9 @@ pub struct AgentState {
     pub secrets: BTreeMap<String, SecretCopy>,
     /// fluxConfiguration name → the SSH key pair made for it.
     pub ssh_keys: BTreeMap<String, SshKeyPair>,
-    /// Files this agent wrote in the render directory.
-    pub rendered: BTreeSet<String>,
+    /// Files this agent wrote in the render directory, by the resource (`flux/{name}`, `extension/{name}`) they
+    /// belong to. A file several resources share (a namespace) is listed under each.
+    pub rendered: BTreeMap<String, BTreeSet<String>>,
 }
 
 #[derive(Clone, Default, Serialize, Deserialize)]

@@ -20,6 +20,18 @@ pub struct DesiredState {
     pub version: u64,
     pub extensions: Vec<DesiredExtension>,
     pub flux_configurations: Vec<DesiredFluxConfiguration>,
+    /// Resources the service could not read back (a damaged record). Agents leave their objects as they are and
+    /// report nothing for them until they are readable again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<UnreadableResource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnreadableResource {
+    /// `fluxConfiguration` or `extension`.
+    pub kind: String,
+    pub name: String,
 }
 
 /// One fluxConfiguration as the agent applies it.

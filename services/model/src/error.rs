@@ -152,6 +152,8 @@ pub mod codes {
     pub const STALE_GENERATION: &str = "StaleGeneration";
     pub const RESOURCE_OPERATION_FAILURE: &str = "ResourceOperationFailure";
     pub const STORE_UNAVAILABLE: &str = "StoreUnavailable";
+    pub const KEY_PROVIDER_UNAVAILABLE: &str = "KeyProviderUnavailable";
+    pub const STORED_RESOURCE_UNREADABLE: &str = "StoredResourceUnreadable";
     pub const INTERNAL_ERROR: &str = "InternalServerError";
 }
 

@@ -36,6 +36,112 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     pub arm: ArmConfig,
     pub dataplane: DataplaneConfig,
+    pub crypto: CryptoConfig,
+    pub tasks: TasksConfig,
+}
+
+/// Who holds the key-encryption key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyProviderKind {
+    /// A key file (`crypto.local_key_file`), made on first start.
+    Local,
+    /// A key in Azure Key Vault (`crypto.keyvault`).
+    Keyvault,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CryptoConfig {
+    pub provider: KeyProviderKind,
+    /// The local key file; `{data_dir}/kek.json` when unset. Every instance sharing a store needs the same file.
+    pub local_key_file: Option<PathBuf>,
+    /// How long an unwrapped data key stays in memory without being unwrapped again.
+    #[serde(with = "humantime_serde")]
+    pub key_cache_ttl: Duration,
+    pub keyvault: KeyVaultConfig,
+}
+
+/// The Entra ID credential that reaches Key Vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    ManagedIdentity,
+    WorkloadIdentity,
+    /// A service principal; its secret comes from the environment variable AZURE_CLIENT_SECRET only.
+    ClientSecret,
+    AzureCli,
+    DeveloperTools,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyVaultConfig {
+    /// e.g. `https://my-vault.vault.azure.net`
+    pub vault_url: Option<String>,
+    /// The RSA key that wraps data keys (`az keyvault key create --kty RSA --size 3072 --ops wrapKey unwrapKey`).
+    pub key_name: Option<String>,
+    pub credential: CredentialKind,
+    /// A user-assigned managed identity or workload identity's client id; the service principal's for client_secret.
+    pub client_id: Option<String>,
+    pub tenant_id: Option<String>,
+    /// A user-assigned managed identity by resource id.
+    pub resource_id: Option<String>,
+    /// Workload identity's token file (AZURE_FEDERATED_TOKEN_FILE by default).
+    pub token_file: Option<PathBuf>,
+}
+
+/// How often each background task runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TasksConfig {
+    #[serde(with = "humantime_serde")]
+    pub secret_expiry: Duration,
+    #[serde(with = "humantime_serde")]
+    pub pending_timeouts: Duration,
+    #[serde(with = "humantime_serde")]
+    pub operation_retention: Duration,
+    #[serde(with = "humantime_serde")]
+    pub key_rotation: Duration,
+    #[serde(with = "humantime_serde")]
+    pub key_refresh: Duration,
+}
+
+impl Default for CryptoConfig {
+    fn default() -> Self {
+        Self {
+            provider: KeyProviderKind::Local,
+            local_key_file: None,
+            key_cache_ttl: Duration::from_secs(3600),
+            keyvault: KeyVaultConfig::default(),
+        }
+    }
+}
+
+impl Default for KeyVaultConfig {
+    fn default() -> Self {
+        Self {
+            vault_url: None,
+            key_name: None,
+            credential: CredentialKind::ManagedIdentity,
+            client_id: None,
+            tenant_id: None,
+            resource_id: None,
+            token_file: None,
+        }
+    }
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        Self {
+            secret_expiry: Duration::from_secs(60),
+            pending_timeouts: Duration::from_secs(60),
+            operation_retention: Duration::from_secs(3600),
+            key_rotation: Duration::from_secs(3600),
+            key_refresh: Duration::from_secs(300),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -111,6 +217,8 @@ impl Default for Config {
             lifetimes: Lifetimes::default(),
             arm: ArmConfig::default(),
             dataplane: DataplaneConfig::default(),
+            crypto: CryptoConfig::default(),
+            tasks: TasksConfig::default(),
         }
     }
 }
@@ -185,6 +293,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "lifetimes",
     "arm",
     "dataplane",
+    "crypto",
+    "tasks",
 ];
 
 impl Config {
@@ -246,6 +356,13 @@ impl Config {
             .sqlite_path
             .clone()
             .unwrap_or_else(|| self.data_dir.join("clusterconfig.db"))
+    }
+
+    pub fn local_key_path(&self) -> PathBuf {
+        self.crypto
+            .local_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("kek.json"))
     }
 
     pub fn signing_key_path(&self) -> PathBuf {

@@ -7,5 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod keyring;
 pub mod server;
+pub mod tasks;
 pub mod telemetry;

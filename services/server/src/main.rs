@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         kind: TokenKind,
     },
+    /// Manages the encryption keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Imports Flux v1 configurations (sourceControlConfigurations) of a cluster, for migration.
     ImportFluxV1 {
         /// The cluster's resource id.
@@ -57,6 +62,16 @@ enum Command {
         #[arg(long)]
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Re-wraps every data key under the newest key-encryption key. With the local provider, first adds a new
+    /// key version to the key file, and afterwards removes versions nothing uses any more. With Key Vault, rotate
+    /// the key in the vault first; this moves the data keys onto its current version. Safe while the service runs.
+    Rotate,
+    /// Lists the data keys and the key-encryption key versions that wrap them.
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -108,6 +123,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve { .. } => serve(config).await,
             Command::Token { kind } => token(&config, kind),
+            Command::Keys { action } => keys(&config, action).await,
             Command::ImportFluxV1 { cluster, file } => import_flux_v1(&config, &cluster, &file).await,
         }
     })
@@ -181,7 +197,9 @@ async fn import_flux_v1(config: &Config, cluster: &str, file: &std::path::Path) 
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let entries: Vec<serde_json::Value> =
         serde_json::from_str(&text).context("the file must hold a JSON array")?;
-    let running_app = server::build_offline_app(config).await?;
+    let running_app = server::build(config, Arc::new(SystemClock), server::Overrides::default())
+        .await?
+        .app;
     for entry in &entries {
         let name = entry
             .get("name")
@@ -195,6 +213,60 @@ async fn import_flux_v1(config: &Config, cluster: &str, file: &std::path::Path) 
             .await
             .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
         println!("imported {name}");
+    }
+    Ok(())
+}
+
+async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
+    use clusterconfig_crypto::KeyProvider;
+    use clusterconfig_crypto::local::LocalKeyProvider;
+    use clusterconfig_server::config::KeyProviderKind;
+    use clusterconfig_server::keyring::Keyring;
+
+    let store = server::open_store(config).await?;
+    let local = match config.crypto.provider {
+        KeyProviderKind::Local => Some(Arc::new(LocalKeyProvider::open_or_create(
+            &config.local_key_path(),
+        )?)),
+        KeyProviderKind::Keyvault => None,
+    };
+    let provider: Arc<dyn KeyProvider> = match &local {
+        Some(local) => local.clone(),
+        None => server::key_provider(config)?,
+    };
+    match action {
+        KeysAction::Show => {
+            for key in store.data_keys().await? {
+                println!(
+                    "data key {}: {} key-encryption key version {} (created {})",
+                    key.id, key.provider, key.kek_version, key.created_at
+                );
+            }
+            println!(
+                "current key-encryption key version: {}",
+                provider.current_version().await?
+            );
+        }
+        KeysAction::Rotate => {
+            if let Some(local) = &local {
+                println!("added key-encryption key version {}", local.rotate()?);
+            }
+            let keyring = Keyring::start(store, provider, config.crypto.key_cache_ttl).await?;
+            let report = keyring.rotate().await?;
+            println!(
+                "re-wrapped {} data key(s) under version {} ({} already used it)",
+                report.rewrapped, report.kek_version, report.already_current
+            );
+            if let Some(local) = &local {
+                let removed = local.prune(&report.versions_in_use)?;
+                if !removed.is_empty() {
+                    println!(
+                        "removed unused key-encryption key version(s): {}",
+                        removed.join(", ")
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }

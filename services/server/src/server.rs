@@ -1,5 +1,5 @@
-//! Starting the service: open the store, build the application, bind the ARM API and the data plane (one
-//! listener when they share an address), and serve until shutdown.
+//! Starting the service: open the store, load the encryption keys, build the application, start the background
+//! tasks, bind the ARM API and the data plane (one listener when they share an address), and serve until shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +9,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use clusterconfig_crypto::KeyProvider;
+use clusterconfig_crypto::keyvault::{CredentialSource, KeyVaultProvider, credential};
+use clusterconfig_crypto::local::LocalKeyProvider;
 use clusterconfig_model::catalog::{Catalog, DEFAULT_CATALOG};
 use clusterconfig_store::Store;
 use clusterconfig_store::sqlite::SqliteStore;
@@ -16,17 +19,35 @@ use clusterconfig_store::sqlite::SqliteStore;
 use crate::app::{App, Codec, Settings};
 use crate::auth::SigningKey;
 use crate::clock::Clock;
-use crate::config::{Config, StoreKind};
+use crate::config::{Config, CredentialKind, KeyProviderKind, StoreKind};
 use crate::http::{self, Api, AppState, HttpSettings};
 use crate::hub::ChangeHub;
+use crate::keyring::Keyring;
+use crate::tasks::Driver;
+
+/// Parts a test may supply instead of building them from configuration.
+#[derive(Default)]
+pub struct Overrides {
+    /// The key provider (e.g. a Key Vault provider on a simulated transport).
+    pub key_provider: Option<Arc<dyn KeyProvider>>,
+}
+
+/// The application and what it runs on.
+pub struct Built {
+    pub app: Arc<App>,
+    pub keyring: Arc<Keyring>,
+    pub key: Arc<SigningKey>,
+}
 
 /// A running service: where it listens, and how to stop it.
 pub struct Running {
     pub arm_addr: SocketAddr,
     pub dataplane_addr: SocketAddr,
     pub state: Arc<AppState>,
+    pub keyring: Arc<Keyring>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
+    background: JoinSet<()>,
 }
 
 impl Running {
@@ -43,6 +64,7 @@ impl Running {
 
     pub async fn stop(mut self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
+        while self.background.join_next().await.is_some() {}
         while let Some(result) = self.tasks.join_next().await {
             result.context("a server task panicked")??;
         }
@@ -74,30 +96,101 @@ pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
     Catalog::from_toml(&text).map_err(|e| anyhow::anyhow!("invalid extension catalog: {e}"))
 }
 
-/// Builds everything and binds the listeners; serving starts at once.
-pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+/// The key provider the configuration names.
+pub fn key_provider(config: &Config) -> anyhow::Result<Arc<dyn KeyProvider>> {
+    Ok(match config.crypto.provider {
+        KeyProviderKind::Local => Arc::new(LocalKeyProvider::open_or_create(&config.local_key_path())?),
+        KeyProviderKind::Keyvault => {
+            let kv = &config.crypto.keyvault;
+            let source = match kv.credential {
+                CredentialKind::ManagedIdentity => CredentialSource::ManagedIdentity {
+                    client_id: kv.client_id.clone(),
+                    resource_id: kv.resource_id.clone(),
+                },
+                CredentialKind::WorkloadIdentity => CredentialSource::WorkloadIdentity {
+                    client_id: kv.client_id.clone(),
+                    tenant_id: kv.tenant_id.clone(),
+                    token_file: kv.token_file.clone(),
+                },
+                CredentialKind::ClientSecret => CredentialSource::ClientSecret {
+                    tenant_id: kv
+                        .tenant_id
+                        .clone()
+                        .context("crypto.keyvault.tenant_id is needed for client_secret")?,
+                    client_id: kv
+                        .client_id
+                        .clone()
+                        .context("crypto.keyvault.client_id is needed for client_secret")?,
+                    secret: std::env::var("AZURE_CLIENT_SECRET")
+                        .context("the client_secret credential reads its secret from AZURE_CLIENT_SECRET")?,
+                },
+                CredentialKind::AzureCli => CredentialSource::AzureCli,
+                CredentialKind::DeveloperTools => CredentialSource::DeveloperTools,
+            };
+            Arc::new(KeyVaultProvider::new(
+                kv.vault_url.as_deref().expect("checked with the configuration"),
+                kv.key_name.as_deref().expect("checked with the configuration"),
+                credential(&source)?,
+                None,
+            )?)
+        }
+    })
+}
+
+/// Builds the application (store, keys, catalog) without serving it.
+pub async fn build(config: &Config, clock: Arc<dyn Clock>, overrides: Overrides) -> anyhow::Result<Built> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let key = Arc::new(SigningKey::load_or_create(&config.signing_key_path())?);
     let store = open_store(config).await?;
+    let provider = match overrides.key_provider {
+        Some(provider) => provider,
+        None => key_provider(config)?,
+    };
+    let keyring = Keyring::start(store.clone(), provider, config.crypto.key_cache_ttl)
+        .await
+        .context("cannot load the data-encryption keys")?;
+    let settings = Settings {
+        pending_timeout: config.lifetimes.pending_timeout,
+        secret_retention: config.lifetimes.secret_retention,
+        operation_retention: config.lifetimes.operation_retention,
+        contact_write_interval: config.dataplane.contact_write_interval,
+        fingerprint_key: key.derive("clusterconfig/secret-fingerprint/v1"),
+    };
     let catalog = Arc::new(load_catalog(config)?);
-    let hub = ChangeHub::new();
-    let settings = settings(config, &key);
-    let app = Arc::new(App::new(store, clock, hub, catalog, Codec, settings));
+    let app = Arc::new(App::new(
+        store,
+        clock,
+        ChangeHub::new(),
+        catalog,
+        Codec::new(keyring.clone()),
+        settings,
+    ));
+    Ok(Built { app, keyring, key })
+}
+
+pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    start_with(config, clock, Overrides::default()).await
+}
+
+/// Builds everything, starts the background tasks and binds the listeners; serving starts at once.
+pub async fn start_with(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    overrides: Overrides,
+) -> anyhow::Result<Running> {
+    let Built { app, keyring, key } = build(config, clock, overrides).await?;
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let driver = Driver::for_service(app.clone(), keyring.clone(), &config.tasks);
+    let board = driver.board();
+    let background = driver.spawn(shutdown_rx.clone());
     let state = Arc::new(AppState {
         app,
         key,
-        http: HttpSettings {
-            public_scheme: config.public_scheme.clone(),
-            retry_after_seconds: config.arm.retry_after_seconds,
-            page_size: config.arm.page_size,
-            max_body_bytes: config.arm.max_body_bytes,
-            max_wait_seconds: config.dataplane.max_wait_seconds,
-            async_timeout: iso_duration(config.lifetimes.pending_timeout),
-        },
+        tasks: board,
+        http: http_settings(config),
     });
 
-    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut tasks = JoinSet::new();
     let shared = config.arm_listen == config.dataplane_listen;
     let arm_apis: &[Api] = if shared {
@@ -132,9 +225,22 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         arm_addr,
         dataplane_addr,
         state,
+        keyring,
         shutdown,
         tasks,
+        background,
     })
+}
+
+fn http_settings(config: &Config) -> HttpSettings {
+    HttpSettings {
+        public_scheme: config.public_scheme.clone(),
+        retry_after_seconds: config.arm.retry_after_seconds,
+        page_size: config.arm.page_size,
+        max_body_bytes: config.arm.max_body_bytes,
+        max_wait_seconds: config.dataplane.max_wait_seconds,
+        async_timeout: iso_duration(config.lifetimes.pending_timeout),
+    }
 }
 
 async fn serve<S>(
@@ -173,37 +279,25 @@ pub fn iso_duration(duration: std::time::Duration) -> String {
     }
 }
 
-/// Where the embedded store lives, for the start banner.
+/// Where the store lives, for the start banner.
 pub fn store_description(config: &Config) -> String {
     match config.store.kind {
         StoreKind::Sqlite => format!("sqlite {}", absolute(config.sqlite_path()).display()),
     }
 }
 
+/// Where the key-encryption key is, for the start banner.
+pub fn key_description(config: &Config) -> String {
+    match config.crypto.provider {
+        KeyProviderKind::Local => format!("local key file {}", absolute(config.local_key_path()).display()),
+        KeyProviderKind::Keyvault => format!(
+            "Key Vault {} key {}",
+            config.crypto.keyvault.vault_url.as_deref().unwrap_or_default(),
+            config.crypto.keyvault.key_name.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
 pub fn absolute(path: PathBuf) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
-}
-
-/// The application without listeners, for operator commands that change the store directly.
-pub async fn build_offline_app(config: &Config) -> anyhow::Result<App> {
-    let key = SigningKey::load_or_create(&config.signing_key_path())?;
-    let settings = settings(config, &key);
-    Ok(App::new(
-        open_store(config).await?,
-        Arc::new(crate::clock::SystemClock),
-        ChangeHub::new(),
-        Arc::new(load_catalog(config)?),
-        Codec,
-        settings,
-    ))
-}
-
-fn settings(config: &Config, key: &SigningKey) -> Settings {
-    Settings {
-        pending_timeout: config.lifetimes.pending_timeout,
-        secret_retention: config.lifetimes.secret_retention,
-        operation_retention: config.lifetimes.operation_retention,
-        contact_write_interval: config.dataplane.contact_write_interval,
-        fingerprint_key: key.derive("clusterconfig/secret-fingerprint/v1"),
-    }
 }

@@ -5,19 +5,19 @@
 use std::time::Duration;
 
 use clusterconfig_model::dataplane::{
-    DesiredExtension, DesiredFluxConfiguration, DesiredSecretGroup, DesiredState,
+    DesiredExtension, DesiredFluxConfiguration, DesiredSecretGroup, DesiredState, UnreadableResource,
 };
-use clusterconfig_model::error::ArmError;
+use clusterconfig_model::error::{ArmError, codes};
 use clusterconfig_model::ids::ClusterId;
 use clusterconfig_model::secrets::{SecretGroup, SecretMap};
 use clusterconfig_store::{Partition, ResourceKind, ResourceRecord};
 
+use super::App;
 use super::documents::{Document, ExtensionDocument, FluxDocument};
-use super::{App, store_error};
 
 impl App {
     pub async fn desired_state(&self, cluster: &ClusterId) -> Result<DesiredState, ArmError> {
-        let partition = self.store.partition(&cluster.key()).await.map_err(store_error)?;
+        let partition = self.partition(cluster).await?;
         self.note_contact(cluster, &partition).await;
         self.build_desired_state(cluster, &partition)
     }
@@ -51,8 +51,35 @@ impl App {
             version: partition.version(),
             extensions: Vec::new(),
             flux_configurations: Vec::new(),
+            unreadable: Vec::new(),
         };
         for record in &partition.resources {
+            // A damaged record is listed as unreadable; the rest of the cluster's state still flows.
+            if let Err(err) = self.add_desired(partition, record, &mut state) {
+                if err.code != codes::STORED_RESOURCE_UNREADABLE {
+                    return Err(err);
+                }
+                let kind = if record.kind == ResourceKind::Extension {
+                    "extension"
+                } else {
+                    "fluxConfiguration"
+                };
+                state.unreadable.push(UnreadableResource {
+                    kind: kind.to_owned(),
+                    name: record.name.clone(),
+                });
+            }
+        }
+        Ok(state)
+    }
+
+    fn add_desired(
+        &self,
+        partition: &Partition,
+        record: &ResourceRecord,
+        state: &mut DesiredState,
+    ) -> Result<(), ArmError> {
+        {
             match record.kind {
                 ResourceKind::FluxConfiguration => {
                     let doc: FluxDocument = self.codec.decode(record)?;
@@ -104,7 +131,7 @@ impl App {
                 ResourceKind::SourceControlConfiguration => {}
             }
         }
-        Ok(state)
+        Ok(())
     }
 
     /// A secret group as the agent sees it: always its generation and keys; its values while held and unexpired.
@@ -127,7 +154,7 @@ impl App {
                 && s.generation == meta.generation
                 && s.expires_at > now
         });
-        let values: Option<SecretMap> = held.map(|s| self.codec.decode_secret(&s.body)).transpose()?;
+        let values: Option<SecretMap> = held.map(|s| self.codec.decode_secret(s)).transpose()?;
         Ok(Some(DesiredSecretGroup {
             generation: meta.generation,
             keys,

@@ -1,7 +1,8 @@
 //! What the service stores in a resource record's body, and how a body is encoded. Everything about a resource
 //! beyond the store's index columns lives here: spec, display name, systemData, provisioning, the agent's status.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -16,7 +17,10 @@ use clusterconfig_model::flux::FluxConfigSpec;
 use clusterconfig_model::flux::wire::{FluxComplianceState, ObjectStatus};
 use clusterconfig_model::scc::SourceControlSpec;
 use clusterconfig_model::secrets::SecretMap;
-use clusterconfig_store::ResourceRecord;
+use clusterconfig_store::{ResourceKind, ResourceRecord, SecretRecord};
+use zeroize::Zeroizing;
+
+use crate::keyring::{KeyError, Keyring};
 
 /// A resource as stored: `S` its spec, `T` what its agent last reported.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,44 +92,146 @@ pub struct SecretBody {
     pub values: SecretMap,
 }
 
-/// Turns documents into record bodies and back.
-#[derive(Clone, Default)]
-pub struct Codec;
+/// Turns documents into sealed record bodies and back. Each body is encrypted with the service's data key and
+/// bound to its record (cluster, kind, name, generation; and group for secrets), so bytes copied into another
+/// record, or replayed into another generation, do not open.
+#[derive(Clone)]
+pub struct Codec {
+    keyring: Arc<Keyring>,
+}
 
 impl Codec {
-    pub fn encode<D: Serialize>(&self, document: &D) -> Vec<u8> {
-        serde_json::to_vec(document).expect("documents serialize")
+    pub fn new(keyring: Arc<Keyring>) -> Self {
+        Self { keyring }
     }
 
-    /// Reads a body back; a body that does not decode is an error of that record only.
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
+    }
+
+    /// Makes sure the data keys that sealed these bodies are at hand (keys made by another instance, or aged out).
+    pub async fn prepare<'a>(&self, bodies: impl IntoIterator<Item = &'a [u8]>) -> Result<(), ArmError> {
+        let ids: BTreeSet<_> = bodies
+            .into_iter()
+            .filter_map(clusterconfig_crypto::sealed_key_id)
+            .collect();
+        self.keyring.load(&ids).await.map_err(|err| key_error(err, None))
+    }
+
+    pub fn encode<D: Serialize>(&self, aad: &Aad, document: &D) -> Result<Vec<u8>, ArmError> {
+        let plain = Zeroizing::new(serde_json::to_vec(document).expect("documents serialize"));
+        self.keyring
+            .seal(aad.as_bytes(), &plain)
+            .map_err(|err| key_error(err, None))
+    }
+
+    /// Reads a body back; a body that does not open or decode is an error of that record only.
     pub fn decode<D: DeserializeOwned>(&self, record: &ResourceRecord) -> Result<D, ArmError> {
-        serde_json::from_slice(&record.body).map_err(|err| {
-            tracing::error!(cluster = %record.cluster, kind = record.kind.as_str(), name = %record.name,
-                error = %err, "stored resource does not decode");
+        let aad = Aad::resource(&record.cluster, record.kind, &record.name, record.generation);
+        let describe = || {
+            format!(
+                "{} {} of cluster {}",
+                record.kind.as_str(),
+                record.name,
+                record.cluster
+            )
+        };
+        let plain = self
+            .keyring
+            .open(aad.as_bytes(), &record.body)
+            .map_err(|err| key_error(err, Some(describe())))?;
+        serde_json::from_slice(&plain).map_err(|err| {
+            tracing::error!(record = %describe(), error_kind = ?err.classify(), "stored resource does not decode");
             unreadable()
         })
     }
 
-    pub fn encode_secret(&self, values: &SecretMap) -> Vec<u8> {
-        serde_json::to_vec(&SecretBody {
-            values: values.clone(),
-        })
-        .expect("secrets serialize")
+    pub fn encode_secret(&self, aad: &Aad, values: &SecretMap) -> Result<Vec<u8>, ArmError> {
+        let plain = Zeroizing::new(
+            serde_json::to_vec(&SecretBody {
+                values: values.clone(),
+            })
+            .expect("secrets serialize"),
+        );
+        self.keyring
+            .seal(aad.as_bytes(), &plain)
+            .map_err(|err| key_error(err, None))
     }
 
-    pub fn decode_secret(&self, body: &[u8]) -> Result<SecretMap, ArmError> {
-        serde_json::from_slice::<SecretBody>(body)
+    pub fn decode_secret(&self, record: &SecretRecord) -> Result<SecretMap, ArmError> {
+        let aad = Aad::secret(
+            &record.cluster,
+            record.kind,
+            &record.name,
+            &record.group,
+            record.generation,
+        );
+        let describe = || {
+            format!(
+                "secret group {} of {} {} of cluster {}",
+                record.group,
+                record.kind.as_str(),
+                record.name,
+                record.cluster
+            )
+        };
+        let plain = self
+            .keyring
+            .open(aad.as_bytes(), &record.body)
+            .map_err(|err| key_error(err, Some(describe())))?;
+        serde_json::from_slice::<SecretBody>(&plain)
             .map(|b| b.values)
             .map_err(|_| {
-                tracing::error!("stored secret group does not decode");
+                tracing::error!(record = %describe(), "stored secret group does not decode");
                 unreadable()
             })
     }
 }
 
+/// The associated data a sealed body is bound to.
+pub struct Aad(String);
+
+impl Aad {
+    pub fn resource(cluster: &str, kind: ResourceKind, name: &str, generation: u64) -> Self {
+        Aad(format!(
+            "clusterconfig/resource/v1\0{cluster}\0{}\0{name}\0{generation}",
+            kind.as_str()
+        ))
+    }
+
+    pub fn secret(cluster: &str, kind: ResourceKind, name: &str, group: &str, generation: u64) -> Self {
+        Aad(format!(
+            "clusterconfig/secret/v1\0{cluster}\0{}\0{name}\0{group}\0{generation}",
+            kind.as_str()
+        ))
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+fn key_error(err: KeyError, record: Option<String>) -> ArmError {
+    match err {
+        KeyError::Unavailable(id) => {
+            tracing::warn!(key = id, "a data key is unavailable");
+            ArmError::new(
+                503,
+                codes::KEY_PROVIDER_UNAVAILABLE,
+                "The service's encryption keys are unavailable; retry the request later.",
+            )
+        }
+        KeyError::Open(error) => {
+            // Logged without any content of the record.
+            tracing::error!(record = record.as_deref().unwrap_or("?"), %error, "stored record does not open: damaged or tampered with");
+            unreadable()
+        }
+    }
+}
+
 pub fn unreadable() -> ArmError {
     ArmError::internal(
-        codes::INTERNAL_ERROR,
-        "The stored resource could not be read. The service's operators have been alerted; other resources are unaffected.",
+        codes::STORED_RESOURCE_UNREADABLE,
+        "The stored resource could not be read (its record is damaged). The service's operators have been alerted; other resources are unaffected.",
     )
 }

@@ -86,11 +86,7 @@ impl App {
             }
             self.refuse_flux_install_over_flux_v1(partition)?;
         }
-        let existing_meta = existing
-            .as_ref()
-            .map(|e| e.doc.secrets.clone())
-            .unwrap_or_default();
-        let changes = self.secret_changes(&existing_meta, &write.secrets);
+        let changes = self.secret_changes(target, partition, existing.as_ref(), &write.secrets);
         self.apply_write(
             target,
             partition,

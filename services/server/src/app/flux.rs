@@ -83,11 +83,7 @@ impl App {
         }
         self.check_multi_tenancy(partition, &write.spec, flux_extension.as_ref())?;
 
-        let existing_meta = existing
-            .as_ref()
-            .map(|e| e.doc.secrets.clone())
-            .unwrap_or_default();
-        let mut changes = self.secret_changes(&existing_meta, &write.secrets);
+        let mut changes = self.secret_changes(target, partition, existing.as_ref(), &write.secrets);
         if let Some(change) = changes
             .iter_mut()
             .find(|c| c.group == SecretGroup::SourceCredentials)
@@ -225,7 +221,7 @@ impl App {
             partition,
             change,
         )?;
-        let record = self.document_record(&extension, None, 1, false, &doc);
+        let record = self.document_record(&extension, None, 1, false, &doc)?;
         change.push(Write::PutResource {
             record,
             expect: Expect::Absent,

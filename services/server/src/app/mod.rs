@@ -5,6 +5,7 @@ mod desired;
 mod documents;
 mod extensions;
 mod flux;
+mod lifetimes;
 mod operations;
 mod reports;
 mod resources;
@@ -178,8 +179,16 @@ impl App {
         &self.catalog
     }
 
+    /// A cluster's partition, with the data keys its records need at hand.
     async fn partition(&self, cluster: &ClusterId) -> Result<Partition, ArmError> {
-        self.store.partition(&cluster.key()).await.map_err(store_error)
+        let partition = self.store.partition(&cluster.key()).await.map_err(store_error)?;
+        let bodies = partition
+            .resources
+            .iter()
+            .map(|r| r.body.as_slice())
+            .chain(partition.secrets.iter().map(|s| s.body.as_slice()));
+        self.codec.prepare(bodies).await?;
+        Ok(partition)
     }
 
     /// Runs `attempt` (read, decide, commit) until it commits without a conflicting writer.

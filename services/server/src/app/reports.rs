@@ -248,7 +248,8 @@ impl App {
                         completed = true;
                     }
                     // No longer being deleted: the resource stays, Failed, and its objects stay in the cluster.
-                    let updated = self.document_record(target, Some(&record), record.generation, false, &doc);
+                    let updated =
+                        self.document_record(target, Some(&record), record.generation, false, &doc)?;
                     change.push(Write::PutResource {
                         record: updated,
                         expect: Expect::Etag(record.etag.clone()),
@@ -301,7 +302,8 @@ impl App {
                 }
             }
         }
-        let updated = self.document_record(target, Some(&record), record.generation, record.deleting, &doc);
+        let updated =
+            self.document_record(target, Some(&record), record.generation, record.deleting, &doc)?;
         change.push(Write::PutResource {
             record: updated,
             expect: Expect::Etag(record.etag.clone()),
@@ -380,7 +382,7 @@ impl App {
                 }
             }
             let updated =
-                self.document_record(&target, Some(&record), record.generation, record.deleting, &doc);
+                self.document_record(&target, Some(&record), record.generation, record.deleting, &doc)?;
             change.push(Write::PutResource {
                 record: updated,
                 expect: Expect::Etag(record.etag.clone()),

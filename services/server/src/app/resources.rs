@@ -28,6 +28,7 @@ impl App {
             .await
             .map_err(store_error)?
             .ok_or_else(|| target.not_found())?;
+        self.codec.prepare([record.body.as_slice()]).await?;
         self.render(&target.cluster, &record)
     }
 
@@ -62,11 +63,16 @@ impl App {
             .map_err(store_error)?;
         let next = (records.len() > limit).then(|| records[limit - 1].name.clone());
         records.truncate(limit);
+        self.codec
+            .prepare(records.iter().map(|r| r.body.as_slice()))
+            .await?;
         let mut items = Vec::with_capacity(records.len());
         for record in &records {
-            // A record that cannot be read is left out of lists (and logged); reading it names the problem.
-            if let Ok(view) = self.render(cluster, record) {
-                items.push(view.body);
+            // A damaged record is left out of lists (and logged); reading it names the problem.
+            match self.render(cluster, record) {
+                Ok(view) => items.push(view.body),
+                Err(err) if err.code == codes::STORED_RESOURCE_UNREADABLE => {}
+                Err(err) => return Err(err),
             }
         }
         Ok(Page { items, next })
@@ -155,7 +161,7 @@ impl App {
             doc.operation = Some(operation.id);
             doc.error = None;
             doc.secrets.clear();
-            let mut updated = self.document_record(target, Some(&record), generation, true, &doc);
+            let mut updated = self.document_record(target, Some(&record), generation, true, &doc)?;
             let index = change.writes.len();
             change.push(Write::PutResource { record: updated.clone(), expect: Expect::Etag(record.etag.clone()) });
             change.push(Write::PutOperation { record: operation.clone(), expect: Expect::Absent });

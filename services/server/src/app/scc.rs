@@ -49,7 +49,7 @@ impl App {
             secrets: Default::default(),
             awaiting_extension: false,
         };
-        let record = self.document_record(&target, None, 1, false, &doc);
+        let record = self.document_record(&target, None, 1, false, &doc)?;
         let change = Change::new(cluster.key(), cluster.subscription_key(), now).with(Write::PutResource {
             record,
             expect: Expect::Anything,

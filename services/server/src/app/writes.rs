@@ -20,7 +20,7 @@ use clusterconfig_store::{
     Change, Etag, Expect, OperationRecord, Partition, ResourceKind, ResourceRecord, SecretRecord, Write,
 };
 
-use super::documents::{Document, SecretMeta};
+use super::documents::{Aad, Document, SecretMeta};
 use super::views::{self, running_state};
 use super::{App, ArmCaller, ResourceView, Target};
 
@@ -143,19 +143,35 @@ impl App {
             .collect()
     }
 
-    /// The groups a write changes: those it gives values for that differ from what was last written.
-    pub(super) fn secret_changes(
+    /// The groups a write changes: those it gives values for that differ from what was last written, and those
+    /// whose values the service no longer holds though no agent took them (expired, or the change timed out):
+    /// sending the same values again must reach the cluster.
+    pub(super) fn secret_changes<S, T>(
         &self,
-        meta: &BTreeMap<String, SecretMeta>,
+        target: &Target,
+        partition: &Partition,
+        existing: Option<&Existing<S, T>>,
         groups: &SecretGroups,
     ) -> Vec<SecretChange> {
+        let now = self.now();
         SecretGroup::ALL
             .iter()
             .filter_map(|group| {
                 let values = groups.get(*group)?;
                 let fingerprint = self.fingerprint(*group, values);
-                match meta.get(group.as_str()) {
-                    Some(last) if last.fingerprint == fingerprint => None,
+                let last = existing.and_then(|e| e.doc.secrets.get(group.as_str()));
+                let delivered = |meta: &SecretMeta| {
+                    existing.is_some_and(|e| e.doc.acked_generation >= meta.generation)
+                        || partition.secrets.iter().any(|s| {
+                            s.kind == target.kind()
+                                && s.name == target.name.key()
+                                && s.group == group.as_str()
+                                && s.generation == meta.generation
+                                && s.expires_at > now
+                        })
+                };
+                match last {
+                    Some(meta) if meta.fingerprint == fingerprint && delivered(meta) => None,
                     None if values.is_empty() => None,
                     _ => Some(SecretChange {
                         group: *group,
@@ -282,7 +298,16 @@ impl App {
                     group: group.to_owned(),
                     generation,
                     expires_at: now + self.settings.secret_retention,
-                    body: self.codec.encode_secret(&SecretMap(values)),
+                    body: self.codec.encode_secret(
+                        &Aad::secret(
+                            &target.cluster.key(),
+                            target.kind(),
+                            target.name.key(),
+                            group,
+                            generation,
+                        ),
+                        &SecretMap(values),
+                    )?,
                 }));
             }
         }
@@ -325,7 +350,7 @@ impl App {
             s.kind == target.kind() && s.name == target.name.key() && s.group == group && s.expires_at > now
         });
         if let Some(stored) = stored {
-            for (key, value) in self.codec.decode_secret(&stored.body)?.0 {
+            for (key, value) in self.codec.decode_secret(stored)?.0 {
                 if keep.contains(&key) {
                     values.entry(key).or_insert(value);
                 }
@@ -342,20 +367,26 @@ impl App {
         generation: u64,
         deleting: bool,
         doc: &Document<S, T>,
-    ) -> ResourceRecord {
+    ) -> Result<ResourceRecord, ArmError> {
         let now = self.now();
-        ResourceRecord {
+        let aad = Aad::resource(
+            &target.cluster.key(),
+            target.kind(),
+            target.name.key(),
+            generation,
+        );
+        Ok(ResourceRecord {
             cluster: target.cluster.key(),
             kind: target.kind(),
             name: target.name.key().to_owned(),
             generation,
             state: doc.provisioning_state.as_str().to_owned(),
             deleting,
-            body: self.codec.encode(doc),
+            body: self.codec.encode(&aad, doc)?,
             created_at: existing.map_or(now, |r| r.created_at),
             updated_at: now,
             etag: Etag(String::new()),
-        }
+        })
     }
 
     /// The error a failed operation reports, in the shape ARM's deployments show.
@@ -440,7 +471,7 @@ impl App {
                     operation.generation,
                     false,
                     &doc,
-                );
+                )?;
                 let index = change.writes.len();
                 change.push(Write::PutResource {
                     record: record.clone(),

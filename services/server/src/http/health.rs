@@ -27,3 +27,8 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
         }
     }
 }
+
+/// The background tasks: when each last ran and what came of it.
+pub async fn tasks(State(state): State<Arc<AppState>>) -> Response {
+    Json(json!({"tasks": state.tasks.statuses()})).into_response()
+}

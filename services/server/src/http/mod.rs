@@ -42,6 +42,7 @@ pub struct HttpSettings {
 pub struct AppState {
     pub app: Arc<App>,
     pub key: Arc<SigningKey>,
+    pub tasks: Arc<crate::tasks::TaskBoard>,
     pub http: HttpSettings,
 }
 

@@ -222,6 +222,14 @@ fn shape(operation_id: &str) -> Shape {
             request: Some("AgentFacts"),
             responses: &[(204, None, "Recorded.")],
         },
+        "Tasks_Status" => Shape {
+            request: None,
+            responses: &[(
+                200,
+                None,
+                "Each task's period, runs, failures, last run and outcome.",
+            )],
+        },
         "Health_Live" | "Health_Ready" => Shape {
             request: None,
             responses: &[

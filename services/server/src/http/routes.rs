@@ -222,6 +222,13 @@ pub const ROUTES: &[Route] = &[
         Health,
         "Readiness: the store answers.",
     ),
+    route(
+        "GET",
+        "/status/tasks",
+        "Tasks_Status",
+        Health,
+        "The background tasks: when each last ran and what came of it.",
+    ),
 ];
 
 fn handler(operation_id: &str) -> MethodRouter<Arc<AppState>> {
@@ -251,6 +258,7 @@ fn handler(operation_id: &str) -> MethodRouter<Arc<AppState>> {
         "Agent_Report" => post(status::agent),
         "Health_Live" => get(health::live),
         "Health_Ready" => get(health::ready),
+        "Tasks_Status" => get(health::tasks),
         other => unreachable!("route table names an unknown operation '{other}'"),
     }
 }

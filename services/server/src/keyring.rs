@@ -1,0 +1,268 @@
+//! The service's data-encryption keys: stored wrapped in the store, unwrapped through the key provider, and kept
+//! unwrapped in memory for a bounded time (`crypto.key_cache_ttl`). A background task unwraps them again before
+//! they age out, so reads and long-polls never wait on the provider while it answers; if it stops answering,
+//! the keys age out and reads fail cleanly (503) until it is back.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use zeroize::Zeroizing;
+
+use clusterconfig_crypto::{DataKey, DataKeyId, KeyProvider, OpenError, ProviderError, WrappedKey};
+use clusterconfig_store::{DataKeyRecord, Etag, Expect, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key is not in memory and the provider could not produce it: the caller may retry later.
+    #[error("data key {0} is not available")]
+    Unavailable(DataKeyId),
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+struct Loaded {
+    key: DataKey,
+    loaded_at: Instant,
+}
+
+pub struct Keyring {
+    store: Arc<dyn Store>,
+    provider: Arc<dyn KeyProvider>,
+    keys: RwLock<HashMap<DataKeyId, Loaded>>,
+    active: AtomicU32,
+    ttl: Duration,
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationReport {
+    pub kek_version: String,
+    pub rewrapped: usize,
+    pub already_current: usize,
+    /// KEK versions data keys still use (all the current one after a full rotation).
+    pub versions_in_use: Vec<String>,
+}
+
+impl Keyring {
+    /// Loads every data key, creating the first one if the store has none.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        provider: Arc<dyn KeyProvider>,
+        ttl: Duration,
+    ) -> anyhow::Result<Arc<Self>> {
+        let ring = Arc::new(Keyring {
+            store,
+            provider,
+            keys: RwLock::new(HashMap::new()),
+            active: AtomicU32::new(0),
+            ttl,
+        });
+        ring.ensure_a_key().await?;
+        ring.refresh().await?;
+        Ok(ring)
+    }
+
+    pub fn provider(&self) -> &Arc<dyn KeyProvider> {
+        &self.provider
+    }
+
+    async fn ensure_a_key(&self) -> anyhow::Result<()> {
+        loop {
+            let keys = self.store.data_keys().await?;
+            if let Some(newest) = keys.last() {
+                self.active.store(newest.id, Ordering::SeqCst);
+                return Ok(());
+            }
+            let key = DataKey::generate();
+            let wrapped = self.provider.wrap(&key).await?;
+            let record = DataKeyRecord {
+                id: 1,
+                provider: self.provider.kind().to_owned(),
+                kek_version: wrapped.kek_version,
+                wrapped: wrapped.ciphertext,
+                created_at: Utc::now(),
+                etag: Etag(String::new()),
+            };
+            match self.store.put_data_key(record, Expect::Absent).await {
+                Ok(_) => tracing::info!(
+                    provider = self.provider.kind(),
+                    "made the first data-encryption key"
+                ),
+                // Another instance made it first: use theirs.
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// Unwraps every stored key that is not in memory or was unwrapped more than half the TTL ago, and drops
+    /// keys older than the TTL that could not be refreshed. Returns how many were unwrapped.
+    pub async fn refresh(&self) -> anyhow::Result<usize> {
+        let records = self.store.data_keys().await?;
+        if let Some(newest) = records.last() {
+            self.active.fetch_max(newest.id, Ordering::SeqCst);
+        }
+        let stale: Vec<&DataKeyRecord> = {
+            let keys = self.keys.read().expect("keyring lock");
+            records
+                .iter()
+                .filter(|r| {
+                    keys.get(&r.id)
+                        .is_none_or(|k| k.loaded_at.elapsed() > self.ttl / 2)
+                })
+                .collect()
+        };
+        let mut unwrapped = 0;
+        let mut failure = None;
+        for record in stale {
+            match self.unwrap(record).await {
+                Ok(key) => {
+                    self.keys.write().expect("keyring lock").insert(
+                        record.id,
+                        Loaded {
+                            key,
+                            loaded_at: Instant::now(),
+                        },
+                    );
+                    unwrapped += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(key = record.id, error = %err, "could not unwrap a data key");
+                    failure = Some(err);
+                }
+            }
+        }
+        self.keys
+            .write()
+            .expect("keyring lock")
+            .retain(|_, k| k.loaded_at.elapsed() <= self.ttl);
+        match failure {
+            Some(err) => Err(anyhow::anyhow!("some data keys could not be unwrapped: {err}")),
+            None => Ok(unwrapped),
+        }
+    }
+
+    async fn unwrap(&self, record: &DataKeyRecord) -> Result<DataKey, ProviderError> {
+        if record.provider != self.provider.kind() {
+            return Err(ProviderError::Other(format!(
+                "data key {} was wrapped by the '{}' provider, but the service is configured with '{}'",
+                record.id,
+                record.provider,
+                self.provider.kind()
+            )));
+        }
+        self.provider
+            .unwrap(&WrappedKey {
+                kek_version: record.kek_version.clone(),
+                ciphertext: record.wrapped.clone(),
+            })
+            .await
+    }
+
+    /// Makes sure the keys named are in memory (those another instance created since start, or that aged out).
+    pub async fn load(&self, ids: &BTreeSet<DataKeyId>) -> Result<(), KeyError> {
+        let missing: Vec<DataKeyId> = {
+            let keys = self.keys.read().expect("keyring lock");
+            ids.iter()
+                .copied()
+                .filter(|id| keys.get(id).is_none_or(|k| k.loaded_at.elapsed() > self.ttl))
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let records = self
+            .store
+            .data_keys()
+            .await
+            .map_err(|_| KeyError::Unavailable(missing[0]))?;
+        for id in missing {
+            let record = records
+                .iter()
+                .find(|r| r.id == id)
+                .ok_or(KeyError::Unavailable(id))?;
+            let key = self.unwrap(record).await.map_err(|err| {
+                tracing::warn!(key = id, error = %err, "could not unwrap a data key");
+                KeyError::Unavailable(id)
+            })?;
+            self.active.fetch_max(id, Ordering::SeqCst);
+            self.keys.write().expect("keyring lock").insert(
+                id,
+                Loaded {
+                    key,
+                    loaded_at: Instant::now(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Seals with the active data key.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let id = self.active.load(Ordering::SeqCst);
+        let keys = self.keys.read().expect("keyring lock");
+        let loaded = keys
+            .get(&id)
+            .filter(|k| k.loaded_at.elapsed() <= self.ttl)
+            .ok_or(KeyError::Unavailable(id))?;
+        Ok(clusterconfig_crypto::seal(id, &loaded.key, aad, plaintext))
+    }
+
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let id = clusterconfig_crypto::sealed_key_id(sealed).ok_or(OpenError::Malformed)?;
+        let keys = self.keys.read().expect("keyring lock");
+        let loaded = keys
+            .get(&id)
+            .filter(|k| k.loaded_at.elapsed() <= self.ttl)
+            .ok_or(KeyError::Unavailable(id))?;
+        Ok(clusterconfig_crypto::open(&loaded.key, aad, sealed)?)
+    }
+
+    /// Re-wraps every data key under the provider's current key-encryption key version. Safe to run on several
+    /// instances at once: a key re-wrapped meanwhile is left as the other instance wrote it.
+    pub async fn rotate(&self) -> anyhow::Result<RotationReport> {
+        let current = self.provider.current_version().await?;
+        let mut report = RotationReport {
+            kek_version: current.clone(),
+            ..Default::default()
+        };
+        for record in self.store.data_keys().await? {
+            if record.kek_version == current && record.provider == self.provider.kind() {
+                report.already_current += 1;
+                continue;
+            }
+            let key = self.unwrap(&record).await?;
+            let wrapped = self.provider.wrap(&key).await?;
+            let rewrapped = DataKeyRecord {
+                kek_version: wrapped.kek_version,
+                wrapped: wrapped.ciphertext,
+                ..record.clone()
+            };
+            match self
+                .store
+                .put_data_key(rewrapped, Expect::Etag(record.etag.clone()))
+                .await
+            {
+                Ok(_) => report.rewrapped += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let mut versions: Vec<String> = self
+            .store
+            .data_keys()
+            .await?
+            .into_iter()
+            .map(|k| k.kek_version)
+            .collect();
+        versions.sort();
+        versions.dedup();
+        report.versions_in_use = versions;
+        tracing::info!(kek_version = %report.kek_version, rewrapped = report.rewrapped, "data keys re-wrapped");
+        Ok(report)
+    }
+}

@@ -1,0 +1,282 @@
+//! Encryption at rest: key rotation while the service runs (local key file and Azure Key Vault through the real
+//! client on a simulated transport), keys cached so long-polls never wait on Key Vault, and records that were
+//! tampered with failing alone.
+
+mod support;
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use clusterconfig_crypto::KeyProvider;
+use clusterconfig_crypto::keyvault::KeyVaultProvider;
+use clusterconfig_crypto::keyvault::simulator::{KeyVaultSimulator, VAULT_URL};
+use clusterconfig_crypto::local::LocalKeyProvider;
+use clusterconfig_store::{Change, Expect, ResourceKind, Write};
+use support::{Service, with_token};
+
+async fn data_key_versions(service: &Service) -> Vec<String> {
+    service
+        .store()
+        .data_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kek_version)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_key_rotation_with_reads_in_between() {
+    let service = Service::start().await;
+    assert_eq!(
+        service
+            .arm
+            .put(&service.flux("before"), &with_token("token-1"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(data_key_versions(&service).await, ["1"]);
+
+    // What `clusterconfig keys rotate` does, while the service runs.
+    let key_file = service.config.local_key_path();
+    let local = LocalKeyProvider::open_or_create(&key_file).unwrap();
+    assert_eq!(local.rotate().unwrap(), "2");
+    assert_eq!(
+        service.arm.get(&service.flux("before")).await.status,
+        200,
+        "reads work mid-rotation"
+    );
+    let report = service.running.keyring.rotate().await.unwrap();
+    assert_eq!((report.rewrapped, report.kek_version.as_str()), (1, "2"));
+    assert_eq!(data_key_versions(&service).await, ["2"]);
+    assert_eq!(
+        local.prune(&report.versions_in_use).unwrap(),
+        ["1"],
+        "version 1 is used by nothing now"
+    );
+
+    assert_eq!(service.arm.get(&service.flux("before")).await.status, 200);
+    assert_eq!(
+        service
+            .arm
+            .put(&service.flux("after"), &with_token("token-2"))
+            .await
+            .status,
+        201
+    );
+    assert!(
+        service.desired().await["fluxConfigurations"][1]["protectedSettings"]["values"]["httpsKey"]
+            .is_string()
+    );
+
+    // A new instance (a restart) unwraps the data keys with the new version only.
+    let service = service.restart(None).await;
+    for name in ["before", "after"] {
+        let read = service.arm.get(&service.flux(name)).await;
+        assert_eq!(read.status, 200, "{name}: {}", read.text);
+    }
+    assert_eq!(
+        service.desired().await["fluxConfigurations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+fn key_vault(vault: &KeyVaultSimulator) -> Arc<dyn KeyProvider> {
+    Arc::new(
+        KeyVaultProvider::new(
+            VAULT_URL,
+            "clusterconfig-kek",
+            KeyVaultSimulator::credential(),
+            Some(vault.client_options()),
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_vault_wraps_the_data_keys_and_rotation_moves_them_to_the_new_version() {
+    let vault = KeyVaultSimulator::new();
+    let first = vault.add_version("clusterconfig-kek");
+    let service = Service::start_with(|_| {}, Some(key_vault(&vault))).await;
+    assert_eq!(service.store().data_keys().await.unwrap()[0].provider, "keyvault");
+    assert_eq!(data_key_versions(&service).await, std::slice::from_ref(&first));
+    assert_eq!(
+        service
+            .arm
+            .put(&service.flux("vaulted"), &with_token("token-1"))
+            .await
+            .status,
+        201
+    );
+
+    // The key is rotated in Key Vault; the rotation task moves the data keys onto the new version.
+    let second = vault.add_version("clusterconfig-kek");
+    assert_eq!(service.arm.get(&service.flux("vaulted")).await.status, 200);
+    let report = service.running.keyring.rotate().await.unwrap();
+    assert_eq!((report.rewrapped, &report.kek_version), (1, &second));
+    assert_eq!(data_key_versions(&service).await, std::slice::from_ref(&second));
+
+    // The old version can go: a fresh instance unwraps through the new one.
+    vault.disable_version("clusterconfig-kek", &first);
+    let service = service.restart(Some(key_vault(&vault))).await;
+    assert_eq!(service.arm.get(&service.flux("vaulted")).await.status, 200);
+    let requests = vault.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.ends_with(&format!("/keys/clusterconfig-kek/{second}/unwrapkey"))),
+        "{requests:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_polls_and_writes_do_not_wait_on_key_vault() {
+    let vault = KeyVaultSimulator::new();
+    vault.add_version("clusterconfig-kek");
+    let service = Service::start_with(|_| {}, Some(key_vault(&vault))).await;
+    service
+        .arm
+        .put(&service.flux("cached"), &with_token("token-1"))
+        .await;
+    let calls = vault.requests().len();
+
+    // Key Vault goes away: the unwrapped data key is cached, so nothing the cluster or users do waits on it.
+    vault.set_unavailable(true);
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        assert!(service.desired().await["fluxConfigurations"][0]["protectedSettings"]["values"].is_object());
+    }
+    assert_eq!(
+        service
+            .arm
+            .put(&service.flux("while-down"), &with_token("token-2"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(service.arm.get(&service.flux("cached")).await.status, 200);
+    assert_eq!(vault.requests().len(), calls, "no call reached Key Vault");
+    println!(
+        "20 desired-state reads and a write during a Key Vault outage: {:?}",
+        started.elapsed()
+    );
+
+    // Its refresh fails while the outage lasts and is reported; the cached key stays within its time.
+    let refresh = service.running.keyring.refresh().await;
+    assert!(
+        refresh.is_ok(),
+        "keys younger than half their time are not refreshed: {refresh:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_that_age_out_during_an_outage_fail_requests_cleanly() {
+    let vault = KeyVaultSimulator::new();
+    vault.add_version("clusterconfig-kek");
+    let service = Service::start_with(
+        |config| config.crypto.key_cache_ttl = std::time::Duration::from_millis(300),
+        Some(key_vault(&vault)),
+    )
+    .await;
+    service
+        .arm
+        .put(&service.flux("aged"), &with_token("token-1"))
+        .await;
+    vault.set_unavailable(true);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let refresh = service.running.keyring.refresh().await;
+    assert!(refresh.is_err(), "the refresh reports the outage");
+    let read = service.arm.get(&service.flux("aged")).await;
+    assert_eq!(read.status, 503, "{}", read.text);
+    assert_eq!(read.error_code(), "KeyProviderUnavailable");
+    vault.set_unavailable(false);
+    service.running.keyring.refresh().await.unwrap();
+    assert_eq!(
+        service.arm.get(&service.flux("aged")).await.status,
+        200,
+        "back when Key Vault is"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tampered_records_fail_alone() {
+    let service = Service::start().await;
+    for name in ["intact", "tampered", "moved"] {
+        assert_eq!(
+            service
+                .arm
+                .put(&service.flux(name), &with_token("t"))
+                .await
+                .status,
+            201
+        );
+    }
+    let cluster = clusterconfig_model::ids::ClusterId::parse(&service.cluster)
+        .unwrap()
+        .key();
+    let store = service.store().clone();
+    let partition = store.partition(&cluster).await.unwrap();
+    let record = |name: &str| {
+        partition
+            .resource(ResourceKind::FluxConfiguration, name)
+            .unwrap()
+            .clone()
+    };
+
+    // One byte changed in one record; another record's bytes copied into a third.
+    let mut tampered = record("tampered");
+    let middle = tampered.body.len() / 2;
+    tampered.body[middle] ^= 0x20;
+    let mut moved = record("moved");
+    moved.body = record("intact").body;
+    let change = Change::new(&cluster, "sub", chrono::Utc::now())
+        .with(Write::PutResource {
+            record: tampered,
+            expect: Expect::Anything,
+        })
+        .with(Write::PutResource {
+            record: moved,
+            expect: Expect::Anything,
+        });
+    store.commit(change).await.unwrap();
+
+    for name in ["tampered", "moved"] {
+        let read = service.arm.get(&service.flux(name)).await;
+        assert_eq!(read.status, 500, "{name}: {}", read.text);
+        assert_eq!(read.error_code(), "StoredResourceUnreadable");
+        assert!(
+            !read.text.contains("token") && !read.text.contains("github"),
+            "no content in the error"
+        );
+    }
+    assert_eq!(
+        service.arm.get(&service.flux("intact")).await.status,
+        200,
+        "other resources are unaffected"
+    );
+    let listed = service
+        .arm
+        .get(&format!(
+            "{}/providers/Microsoft.KubernetesConfiguration/fluxConfigurations?api-version=2025-04-01",
+            service.cluster
+        ))
+        .await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.body["value"].as_array().unwrap().len(), 1);
+    let desired = service.desired().await;
+    assert_eq!(desired["fluxConfigurations"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        desired["unreadable"],
+        json!([{"kind": "fluxConfiguration", "name": "moved"}, {"kind": "fluxConfiguration", "name": "tampered"}])
+    );
+    assert_eq!(
+        service.arm.get("/readyz").await.status,
+        200,
+        "the service stays up"
+    );
+}

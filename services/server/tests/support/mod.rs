@@ -1,0 +1,187 @@
+//! The service started in this process on a random port, with a clock the test moves: lifetimes of 47 and 48
+//! hours are tested to the second without waiting.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use clusterconfig_crypto::KeyProvider;
+use clusterconfig_model::arm::CreatedByType;
+use clusterconfig_server::clock::ManualClock;
+use clusterconfig_server::config::Config;
+use clusterconfig_server::server::{self, Overrides, Running};
+use clusterconfig_testkit::{ARC, Arm, Response};
+
+pub const FLUX: &str = "2025-04-01";
+pub const HOUR: i64 = 3600;
+
+pub struct Service {
+    pub running: Running,
+    pub clock: Arc<ManualClock>,
+    pub arm: Arm,
+    pub agent: Arm,
+    pub url: String,
+    pub cluster: String,
+    pub config: Config,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn config(dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.data_dir = dir.join("data");
+    config.arm_listen = "127.0.0.1:0".parse().unwrap();
+    config.dataplane_listen = config.arm_listen;
+    config.arm.retry_after_seconds = 1;
+    // Tasks run when the test says, not on their own.
+    let never = Duration::from_secs(365 * 24 * 3600);
+    config.tasks.secret_expiry = never;
+    config.tasks.pending_timeouts = never;
+    config.tasks.operation_retention = never;
+    config.tasks.key_rotation = never;
+    config.tasks.key_refresh = never;
+    config
+}
+
+impl Service {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}, None).await
+    }
+
+    pub async fn start_with(
+        adjust: impl FnOnce(&mut Config),
+        provider: Option<Arc<dyn KeyProvider>>,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        adjust(&mut config);
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap(),
+        ));
+        Self::start_on(
+            config,
+            clock,
+            provider,
+            dir,
+            clusterconfig_testkit::cluster_id(ARC),
+        )
+        .await
+    }
+
+    pub async fn start_on(
+        config: Config,
+        clock: Arc<ManualClock>,
+        provider: Option<Arc<dyn KeyProvider>>,
+        dir: tempfile::TempDir,
+        cluster: String,
+    ) -> Self {
+        let running = server::start_with(
+            &config,
+            clock.clone(),
+            Overrides {
+                key_provider: provider,
+            },
+        )
+        .await
+        .unwrap();
+        let url = format!("http://{}", running.arm_addr);
+        let key = &running.state.key;
+        let now = chrono::Utc::now().min(clusterconfig_server::clock::Clock::now(clock.as_ref()));
+        let long = chrono::Duration::days(3650);
+        let arm = Arm::new(
+            &url,
+            &key.issue_arm("lifetimes-test", CreatedByType::User, now, long),
+        );
+        let cluster_key = clusterconfig_model::ids::ClusterId::parse(&cluster)
+            .unwrap()
+            .key();
+        let agent = Arm::new(&url, &key.issue_agent(&cluster_key, now, long));
+        Service {
+            running,
+            clock,
+            arm,
+            agent,
+            url,
+            cluster,
+            config,
+            dir,
+        }
+    }
+
+    /// Stops this instance and starts another on the same data (and clock, and cluster).
+    pub async fn restart(self, provider: Option<Arc<dyn KeyProvider>>) -> Self {
+        let Service {
+            running,
+            clock,
+            config,
+            dir,
+            cluster,
+            ..
+        } = self;
+        running.stop().await.unwrap();
+        Self::start_on(config, clock, provider, dir, cluster).await
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.clock.advance(chrono::Duration::seconds(seconds));
+    }
+
+    pub fn flux(&self, name: &str) -> String {
+        format!(
+            "{}/providers/Microsoft.KubernetesConfiguration/fluxConfigurations/{name}?api-version={FLUX}",
+            self.cluster
+        )
+    }
+
+    pub async fn desired(&self) -> Value {
+        let response = self
+            .agent
+            .get(&format!("{}/dataplane/v1{}/desiredState", self.url, self.cluster))
+            .await;
+        assert_eq!(response.status, 200, "{}", response.text);
+        response.body
+    }
+
+    pub async fn report(&self, collection: &str, name: &str, body: Value) -> Response {
+        let url = format!(
+            "{}/dataplane/v1{}/{collection}/{name}/status",
+            self.url, self.cluster
+        );
+        self.agent.send(Method::POST, &url, Some(&body), &[]).await
+    }
+
+    /// Reports the cluster's microsoft.flux (auto-installed by the first configuration) installed.
+    pub async fn install_flux(&self) {
+        let generation = self.desired().await["extensions"][0]["generation"]
+            .as_u64()
+            .unwrap();
+        let response = self.report("extensions", "flux", json!({"generation": generation, "provisioningState": "Succeeded", "installedVersion": "1.23.0"})).await;
+        assert_eq!(response.status, 200, "{}", response.text);
+    }
+
+    pub fn store(&self) -> &Arc<dyn clusterconfig_store::Store> {
+        self.running.state.app.store()
+    }
+
+    pub async fn stored_secrets(&self) -> Vec<clusterconfig_store::SecretRecord> {
+        let key = clusterconfig_model::ids::ClusterId::parse(&self.cluster)
+            .unwrap()
+            .key();
+        self.store().partition(&key).await.unwrap().secrets
+    }
+}
+
+/// A Git configuration with HTTPS credentials in its protected settings.
+pub fn with_token(token: &str) -> Value {
+    use base64::Engine;
+    json!({"properties": {
+        "namespace": "apps",
+        "gitRepository": {"url": "https://github.com/org/private", "repositoryRef": {"branch": "main"}, "httpsUser": "flux"},
+        "configurationProtectedSettings": {"httpsKey": base64::engine::general_purpose::STANDARD.encode(token)},
+        "kustomizations": {"apps": {"path": "./apps"}}
+    }})
+}
