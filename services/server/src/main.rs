@@ -147,6 +147,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "  signing key:  {}",
         server::absolute(config.signing_key_path()).display()
     );
+    println!("  encryption:   {}", server::key_description(&config));
     println!("Tokens (signed by the key above):");
     println!("  ARM API:      clusterconfig{data_dir_flag} token arm");
     println!("  agent:        clusterconfig{data_dir_flag} token agent --cluster <cluster resource id>");
