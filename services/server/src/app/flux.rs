@@ -126,11 +126,16 @@ impl App {
             .iter()
             .filter(|r| r.kind == ResourceKind::Extension)
         {
-            let existing: ExtensionExisting = self
-                .existing(partition, ResourceKind::Extension, &record.name)?
-                .expect("listed in the partition");
-            if existing.doc.spec.is_flux() {
-                return Ok(Some(existing));
+            match self.existing::<ExtensionSpec, ExtensionStatusDoc>(
+                partition,
+                ResourceKind::Extension,
+                &record.name,
+            ) {
+                Ok(Some(existing)) if existing.doc.spec.is_flux() => return Ok(Some(existing)),
+                Ok(_) => {}
+                // A damaged extension record is not taken for microsoft.flux (it is logged where it failed).
+                Err(err) if err.code == codes::STORED_RESOURCE_UNREADABLE => {}
+                Err(err) => return Err(err),
             }
         }
         Ok(None)
