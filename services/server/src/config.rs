@@ -147,7 +147,10 @@ impl Default for TasksConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
+    /// One SQLite file in the data directory: one instance.
     Sqlite,
+    /// PostgreSQL: self-hosted, several instances.
+    Postgres,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,6 +159,35 @@ pub struct StoreConfig {
     pub kind: StoreKind,
     /// The SQLite file; `{data_dir}/clusterconfig.db` when unset.
     pub sqlite_path: Option<PathBuf>,
+    pub postgres: PostgresConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// e.g. `postgres://clusterconfig@db.example:5432/clusterconfig` (a password may come from PGPASSWORD).
+    pub url: Option<String>,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Apply pending migrations at start (else run `clusterconfig migrate`).
+    pub migrate_on_start: bool,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 20,
+            min_connections: 1,
+            acquire_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(600),
+            migrate_on_start: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -228,6 +260,7 @@ impl Default for StoreConfig {
         Self {
             kind: StoreKind::Sqlite,
             sqlite_path: None,
+            postgres: PostgresConfig::default(),
         }
     }
 }
@@ -348,6 +381,22 @@ impl Config {
             self.log_format == "text" || self.log_format == "json",
             "log_format must be 'text' or 'json'"
         );
+        anyhow::ensure!(
+            !self.crypto.key_cache_ttl.is_zero(),
+            "crypto.key_cache_ttl must be positive"
+        );
+        if self.crypto.provider == KeyProviderKind::Keyvault {
+            anyhow::ensure!(
+                self.crypto.keyvault.vault_url.is_some() && self.crypto.keyvault.key_name.is_some(),
+                "crypto.keyvault.vault_url and crypto.keyvault.key_name are needed with crypto.provider = \"keyvault\""
+            );
+        }
+        if self.store.kind == StoreKind::Postgres {
+            anyhow::ensure!(
+                self.store.postgres.url.is_some(),
+                "store.postgres.url (CLUSTERCONFIG_STORE__POSTGRES__URL) is needed with store.kind = \"postgres\""
+            );
+        }
         Ok(())
     }
 

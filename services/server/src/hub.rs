@@ -7,9 +7,28 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-#[derive(Default)]
 pub struct ChangeHub {
     waiters: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// Moves when changes may have gone unseen (the store's feed reconnected): every waiter looks again.
+    resync: watch::Sender<u64>,
+}
+
+impl Default for ChangeHub {
+    fn default() -> Self {
+        Self {
+            waiters: Mutex::default(),
+            resync: watch::channel(0).0,
+        }
+    }
+}
+
+/// Why a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// A newer version was published.
+    Newer,
+    /// Changes may have been missed: read the store again.
+    Recheck,
 }
 
 impl ChangeHub {
@@ -25,11 +44,18 @@ impl ChangeHub {
             .entry(cluster.to_owned())
             .or_insert_with(|| watch::channel(0).0)
             .subscribe();
+        let resync = self.resync.subscribe();
         Subscription {
             hub: self.clone(),
             cluster: cluster.to_owned(),
             receiver,
+            resync,
         }
+    }
+
+    /// Tells every waiter to look at the store again.
+    pub fn resync(&self) {
+        self.resync.send_modify(|n| *n += 1);
     }
 
     /// Announces that `cluster` reached `version`; waiters for an older version wake.
@@ -56,17 +82,32 @@ pub struct Subscription {
     hub: Arc<ChangeHub>,
     cluster: String,
     receiver: watch::Receiver<u64>,
+    resync: watch::Receiver<u64>,
 }
 
 impl Subscription {
-    /// Resolves once a version above `version` is published.
-    pub async fn newer_than(&mut self, version: u64) {
-        while *self.receiver.borrow_and_update() <= version {
-            if self.receiver.changed().await.is_err() {
-                // The hub is gone (shutdown); never resolve, the caller's timeout ends the wait.
-                std::future::pending::<()>().await;
+    /// Resolves once a version above `version` is published, or the hub asks everyone to look again.
+    pub async fn wait_beyond(&mut self, version: u64) -> Woken {
+        self.resync.mark_unchanged();
+        loop {
+            if *self.receiver.borrow_and_update() > version {
+                return Woken::Newer;
+            }
+            tokio::select! {
+                changed = self.receiver.changed() => {
+                    if changed.is_err() {
+                        // The hub is gone (shutdown); never resolve, the caller's timeout ends the wait.
+                        std::future::pending::<()>().await;
+                    }
+                }
+                _ = self.resync.changed() => return Woken::Recheck,
             }
         }
+    }
+
+    /// Resolves once a version above `version` is published.
+    pub async fn newer_than(&mut self, version: u64) {
+        while self.wait_beyond(version).await != Woken::Newer {}
     }
 }
 
@@ -109,5 +150,21 @@ mod tests {
         );
         drop((a, b));
         assert_eq!(hub.clusters_waited_on(), 0, "entries go with their last waiter");
+    }
+
+    #[tokio::test]
+    async fn a_resync_asks_every_waiter_to_look_again() {
+        let hub = ChangeHub::new();
+        let mut a = hub.subscribe("a");
+        let waiting = tokio::spawn(async move { a.wait_beyond(5).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.resync();
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(1), waiting)
+                .await
+                .unwrap()
+                .unwrap(),
+            Woken::Recheck
+        );
     }
 }

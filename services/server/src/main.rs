@@ -26,6 +26,9 @@ struct Cli {
     /// Where the embedded store, the signing key and the local key file live.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Which store to use (overrides `store.kind`); its settings come from the configuration.
+    #[arg(long, global = true, value_enum)]
+    store: Option<StoreKind>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,14 +43,14 @@ enum Command {
         /// The data plane's address; the same as the ARM API's serves both on one port.
         #[arg(long)]
         dataplane_listen: Option<std::net::SocketAddr>,
-        #[arg(long, value_enum)]
-        store: Option<StoreKind>,
     },
     /// Prints a bearer token signed by this service's key.
     Token {
         #[command(subcommand)]
         kind: TokenKind,
     },
+    /// Applies pending schema migrations to the configured store.
+    Migrate,
     /// Manages the encryption keys.
     Keys {
         #[command(subcommand)]
@@ -105,17 +108,16 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut overrides = Overrides {
         data_dir: cli.data_dir.clone(),
+        store: cli.store.map(|kind| StoreOverride { kind }),
         ..Default::default()
     };
     if let Command::Serve {
         arm_listen,
         dataplane_listen,
-        store,
     } = &cli.command
     {
         overrides.arm_listen = *arm_listen;
         overrides.dataplane_listen = dataplane_listen.or(*arm_listen);
-        overrides.store = store.map(|kind| StoreOverride { kind });
     }
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -124,6 +126,11 @@ fn main() -> anyhow::Result<()> {
             Command::Serve { .. } => serve(config).await,
             Command::Token { kind } => token(&config, kind),
             Command::Keys { action } => keys(&config, action).await,
+            Command::Migrate => {
+                server::open_store_with(&config, true).await?;
+                println!("the {} store is up to date", server::store_description(&config));
+                Ok(())
+            }
             Command::ImportFluxV1 { cluster, file } => import_flux_v1(&config, &cluster, &file).await,
         }
     })

@@ -13,7 +13,9 @@ use clusterconfig_crypto::KeyProvider;
 use clusterconfig_crypto::keyvault::{CredentialSource, KeyVaultProvider, credential};
 use clusterconfig_crypto::local::LocalKeyProvider;
 use clusterconfig_model::catalog::{Catalog, DEFAULT_CATALOG};
+use clusterconfig_store::FeedEvent;
 use clusterconfig_store::Store;
+use clusterconfig_store::postgres::{PoolSettings, PostgresStore};
 use clusterconfig_store::sqlite::SqliteStore;
 
 use crate::app::{App, Codec, Settings};
@@ -72,7 +74,8 @@ impl Running {
     }
 }
 
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the configured store; `migrate` applies pending schema migrations (SQLite always does).
+pub async fn open_store_with(config: &Config, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
     match config.store.kind {
         StoreKind::Sqlite => {
             let path = config.sqlite_path();
@@ -84,7 +87,29 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 .with_context(|| format!("cannot open SQLite store {}", path.display()))?;
             Ok(Arc::new(store))
         }
+        StoreKind::Postgres => {
+            let pg = &config.store.postgres;
+            let settings = PoolSettings {
+                max_connections: pg.max_connections,
+                min_connections: pg.min_connections,
+                acquire_timeout: pg.acquire_timeout,
+                idle_timeout: pg.idle_timeout,
+            };
+            let url = pg.url.as_deref().expect("checked with the configuration");
+            let store = PostgresStore::connect(url, &settings, migrate)
+                .await
+                .context("cannot open the PostgreSQL store")?;
+            Ok(Arc::new(store))
+        }
     }
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let migrate = match config.store.kind {
+        StoreKind::Postgres => config.store.postgres.migrate_on_start,
+        StoreKind::Sqlite => true,
+    };
+    open_store_with(config, migrate).await
 }
 
 pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
@@ -183,7 +208,10 @@ pub async fn start_with(
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let driver = Driver::for_service(app.clone(), keyring.clone(), &config.tasks);
     let board = driver.board();
-    let background = driver.spawn(shutdown_rx.clone());
+    let mut background = driver.spawn(shutdown_rx.clone());
+    if let Some(feed) = app.store().changes() {
+        background.spawn(relay_changes(feed, app.hub().clone(), shutdown_rx.clone()));
+    }
     let state = Arc::new(AppState {
         app,
         key,
@@ -230,6 +258,26 @@ pub async fn start_with(
         tasks,
         background,
     })
+}
+
+/// Relays changes other instances made (through the store's feed) to this instance's waiters.
+async fn relay_changes(
+    mut feed: clusterconfig_store::ChangeFeed,
+    hub: Arc<ChangeHub>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    use futures::StreamExt;
+    loop {
+        let stop = async { drop(shutdown.wait_for(|stop| *stop).await) };
+        tokio::select! {
+            _ = stop => return,
+            event = feed.next() => match event {
+                Some(FeedEvent::Changed { cluster, version }) => hub.publish(&cluster, version),
+                Some(FeedEvent::Resync) => hub.resync(),
+                None => return,
+            },
+        }
+    }
 }
 
 fn http_settings(config: &Config) -> HttpSettings {
@@ -283,6 +331,10 @@ pub fn iso_duration(duration: std::time::Duration) -> String {
 pub fn store_description(config: &Config) -> String {
     match config.store.kind {
         StoreKind::Sqlite => format!("sqlite {}", absolute(config.sqlite_path()).display()),
+        StoreKind::Postgres => format!(
+            "postgres {}",
+            redact_password(config.store.postgres.url.as_deref().unwrap_or_default())
+        ),
     }
 }
 
@@ -300,4 +352,18 @@ pub fn key_description(config: &Config) -> String {
 
 pub fn absolute(path: PathBuf) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
+}
+
+/// A database URL without its password, for banners and logs.
+pub fn redact_password(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }

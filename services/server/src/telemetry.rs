@@ -4,7 +4,10 @@
 use tracing_subscriber::EnvFilter;
 
 pub fn init(format: &str, level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // PostgreSQL's notices ("relation ... already exists, skipping") are routine on every start.
+        EnvFilter::new(format!("{level},sqlx::postgres::notice=warn"))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::{
-    Change, DataKeyRecord, Expect, OperationRecord, ResourceKind, ResourceRecord, SecretKey, SecretRecord,
-    Store, StoreError, SubscriptionRecord, Write,
+    Change, DataKeyRecord, Expect, FeedEvent, OperationRecord, ResourceKind, ResourceRecord, SecretKey,
+    SecretRecord, Store, StoreError, SubscriptionRecord, Write,
 };
 
 /// Instantiates every conformance case as a `#[tokio::test]` against the store `$open().await.1`
@@ -20,7 +20,8 @@ macro_rules! conformance_tests {
             resources_round_trip, lists_page_in_name_order, expectations_guard_writes,
             a_failed_change_writes_nothing, versions_grow_per_cluster, partitions_hold_one_cluster,
             secrets_expire, operations_run_and_expire, concurrent_changes_lose_nothing,
-            one_of_concurrent_conditional_writes_wins, subscriptions_and_purge, agent_facts, data_keys);
+            one_of_concurrent_conditional_writes_wins, subscriptions_and_purge, agent_facts, data_keys,
+            version_bumps_are_signalled);
     };
     (@cases $open:path, $($case:ident),+) => {
         $(
@@ -701,4 +702,35 @@ pub async fn data_keys(store: Arc<dyn Store>) {
         (listed[0].kek_version.as_str(), &listed[0].etag),
         ("2", &rewrapped)
     );
+}
+
+/// Stores several instances share announce every version bump on their change feed (to this instance too);
+/// a single-process store has no feed.
+pub async fn version_bumps_are_signalled(store: Arc<dyn Store>) {
+    use futures::StreamExt;
+    let Some(mut feed) = store.changes() else { return };
+    let c = cluster();
+    // Give the feed a moment to be listening before the change.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let committed = store
+        .commit(
+            change(&c)
+                .bump()
+                .with(put(resource(&c, ResourceKind::Extension, "x", 1), Expect::Absent)),
+        )
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(event) = feed.next().await {
+            if let FeedEvent::Changed { cluster, version } = event
+                && cluster == c
+            {
+                return version;
+            }
+        }
+        panic!("the feed ended");
+    })
+    .await
+    .expect("the bump was signalled within 5 seconds");
+    assert_eq!(seen, committed.version);
 }

@@ -8,6 +8,7 @@
 pub mod change;
 pub mod conformance;
 pub mod error;
+pub mod postgres;
 pub mod records;
 mod sql;
 pub mod sqlite;
@@ -21,15 +22,17 @@ pub use change::{Change, Committed, Expect, Write};
 pub use error::{Result, StoreError};
 pub use records::*;
 
-/// A cluster's version moved (seen through the store, possibly written by another instance).
+/// What the store tells an instance about changes, possibly made by another instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterChanged {
-    pub cluster: String,
-    pub version: u64,
+pub enum FeedEvent {
+    /// A cluster reached a version.
+    Changed { cluster: String, version: u64 },
+    /// Changes may have gone unseen (the feed reconnected): every waiter should look at the store again.
+    Resync,
 }
 
-/// The stream of changes other instances made, for stores shared by several instances.
-pub type ChangeFeed = BoxStream<'static, ClusterChanged>;
+/// The stream of changes, for stores several instances share.
+pub type ChangeFeed = BoxStream<'static, FeedEvent>;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -14,6 +14,7 @@ use clusterconfig_store::{Partition, ResourceKind, ResourceRecord};
 
 use super::App;
 use super::documents::{Document, ExtensionDocument, FluxDocument};
+use crate::hub::Woken;
 
 impl App {
     pub async fn desired_state(&self, cluster: &ClusterId) -> Result<DesiredState, ArmError> {
@@ -35,9 +36,19 @@ impl App {
         if state.version != known {
             return Ok(Some(state));
         }
-        match tokio::time::timeout(wait, subscription.newer_than(known)).await {
-            Ok(()) => Ok(Some(self.desired_state(cluster).await?)),
-            Err(_) => Ok(None),
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, subscription.wait_beyond(known)).await {
+                Err(_) => return Ok(None),
+                Ok(Woken::Newer) => return Ok(Some(self.desired_state(cluster).await?)),
+                // Changes may have been missed: the store says whether the version moved.
+                Ok(Woken::Recheck) => {
+                    let state = self.desired_state(cluster).await?;
+                    if state.version != known {
+                        return Ok(Some(state));
+                    }
+                }
+            }
         }
     }
 
