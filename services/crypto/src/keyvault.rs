@@ -53,7 +53,7 @@ pub enum CredentialSource {
 
 pub fn credential(source: &CredentialSource) -> Result<Arc<dyn TokenCredential>, ProviderError> {
     let error =
-        |e: azure_core::Error| ProviderError::Other(format!("cannot build the Key Vault credential: {e}"));
+        |e: azure_core::Error| ProviderError::Other(format!("cannot build the Azure credential: {e}"));
     let credential: Arc<dyn TokenCredential> = match source {
         CredentialSource::ManagedIdentity {
             client_id,

@@ -7,6 +7,7 @@
 
 pub mod change;
 pub mod conformance;
+pub mod cosmos;
 pub mod error;
 pub mod postgres;
 pub mod records;

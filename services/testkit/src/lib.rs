@@ -2,6 +2,7 @@
 //! ports with temporary data directories, stopped when dropped; and a small ARM client.
 
 pub mod arm;
+pub mod cosmos;
 pub mod postgres;
 pub mod process;
 
