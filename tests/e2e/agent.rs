@@ -168,6 +168,7 @@ async fn the_agent_reconnects_and_resumes_after_the_server_restarts() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let restarted = ServerProcess::start(ServerOptions {
         data_dir: Some(server.data_dir.clone()),
+        store: Some(server.store.clone()),
         arm_listen: Some(address),
         ..Default::default()
     });

@@ -151,6 +151,8 @@ pub enum StoreKind {
     Sqlite,
     /// PostgreSQL: self-hosted, several instances.
     Postgres,
+    /// Azure Cosmos DB: the service in Azure, several instances.
+    Cosmos,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,6 +162,76 @@ pub struct StoreConfig {
     /// The SQLite file; `{data_dir}/clusterconfig.db` when unset.
     pub sqlite_path: Option<PathBuf>,
     pub postgres: PostgresConfig,
+    pub cosmos: CosmosConfig,
+}
+
+/// A secret from the configuration: serialized as is, but never printed.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CosmosConfig {
+    /// e.g. `https://my-account.documents.azure.com:443/`
+    pub endpoint: Option<String>,
+    pub database: String,
+    /// Partitioned by `/pk`, with per-item TTL on (`defaultTtl: -1`); `infra/` provisions it.
+    pub container: String,
+    /// The account key: for emulators and tests. When unset, Entra ID through `credential`.
+    pub key: Option<Redacted>,
+    /// The Entra ID credential (it needs the "Cosmos DB Built-in Data Contributor" role on the account).
+    pub credential: CredentialKind,
+    pub client_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub resource_id: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// Create the database and container when missing (key auth only); in Azure they come from `infra/`.
+    pub create_if_missing: bool,
+    /// An emulator on this machine: HTTP/1.1, plain JSON, its self-signed certificate accepted.
+    pub emulator: bool,
+    /// The Azure region this instance runs in (e.g. `West Europe`), to read from the nearest replica.
+    pub region: Option<String>,
+    /// The longest one call may take, retries of throttled (429) requests included; then 503.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// How often the change feed is polled while quiet: how soon other instances' changes wake long-polls here.
+    #[serde(with = "humantime_serde")]
+    pub feed_poll_interval: Duration,
+    /// The least time between saves of this instance's change-feed checkpoint.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// Names this instance's change-feed checkpoint; the host name when unset (a StatefulSet's pod name).
+    pub instance: Option<String>,
+}
+
+impl Default for CosmosConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            database: "clusterconfig".into(),
+            container: "clusterconfig".into(),
+            key: None,
+            credential: CredentialKind::ManagedIdentity,
+            client_id: None,
+            tenant_id: None,
+            resource_id: None,
+            token_file: None,
+            create_if_missing: false,
+            emulator: false,
+            region: None,
+            request_timeout: Duration::from_secs(10),
+            feed_poll_interval: Duration::from_millis(250),
+            checkpoint_interval: Duration::from_secs(5),
+            instance: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -261,6 +333,7 @@ impl Default for StoreConfig {
             kind: StoreKind::Sqlite,
             sqlite_path: None,
             postgres: PostgresConfig::default(),
+            cosmos: CosmosConfig::default(),
         }
     }
 }
@@ -395,6 +468,22 @@ impl Config {
             anyhow::ensure!(
                 self.store.postgres.url.is_some(),
                 "store.postgres.url (CLUSTERCONFIG_STORE__POSTGRES__URL) is needed with store.kind = \"postgres\""
+            );
+        }
+        if self.store.kind == StoreKind::Cosmos {
+            let cosmos = &self.store.cosmos;
+            anyhow::ensure!(
+                cosmos.endpoint.is_some(),
+                "store.cosmos.endpoint (CLUSTERCONFIG_STORE__COSMOS__ENDPOINT) is needed with store.kind = \"cosmos\""
+            );
+            anyhow::ensure!(
+                !cosmos.request_timeout.is_zero() && !cosmos.feed_poll_interval.is_zero(),
+                "store.cosmos.request_timeout and store.cosmos.feed_poll_interval must be positive"
+            );
+            anyhow::ensure!(
+                !cosmos.create_if_missing || cosmos.key.is_some(),
+                "store.cosmos.create_if_missing needs key auth (store.cosmos.key); with Entra ID, provision the \
+                 database and container with infra/"
             );
         }
         Ok(())

@@ -15,6 +15,7 @@ use clusterconfig_crypto::local::LocalKeyProvider;
 use clusterconfig_model::catalog::{Catalog, DEFAULT_CATALOG};
 use clusterconfig_store::FeedEvent;
 use clusterconfig_store::Store;
+use clusterconfig_store::cosmos::{CosmosAuth, CosmosSettings, CosmosStore};
 use clusterconfig_store::postgres::{PoolSettings, PostgresStore};
 use clusterconfig_store::sqlite::SqliteStore;
 
@@ -101,13 +102,101 @@ pub async fn open_store_with(config: &Config, migrate: bool) -> anyhow::Result<A
                 .context("cannot open the PostgreSQL store")?;
             Ok(Arc::new(store))
         }
+        StoreKind::Cosmos => {
+            let store = CosmosStore::connect(&cosmos_settings(config)?)
+                .await
+                .context("cannot open the Cosmos DB store")?;
+            Ok(Arc::new(store))
+        }
     }
+}
+
+fn cosmos_settings(config: &Config) -> anyhow::Result<CosmosSettings> {
+    let cosmos = &config.store.cosmos;
+    let auth = match &cosmos.key {
+        Some(key) => CosmosAuth::Key(key.0.clone()),
+        None => CosmosAuth::Credential(credential(&credential_source(
+            cosmos.credential,
+            AzureIdentity {
+                client_id: &cosmos.client_id,
+                tenant_id: &cosmos.tenant_id,
+                resource_id: &cosmos.resource_id,
+                token_file: &cosmos.token_file,
+            },
+            "store.cosmos",
+        )?)?),
+    };
+    Ok(CosmosSettings {
+        endpoint: cosmos.endpoint.clone().expect("checked with the configuration"),
+        database: cosmos.database.clone(),
+        container: cosmos.container.clone(),
+        auth,
+        create_if_missing: cosmos.create_if_missing,
+        emulator: cosmos.emulator,
+        region: cosmos.region.clone(),
+        request_timeout: cosmos.request_timeout,
+        feed_poll_interval: cosmos.feed_poll_interval,
+        checkpoint_interval: cosmos.checkpoint_interval,
+        instance: cosmos.instance.clone().unwrap_or_else(host_name),
+    })
+}
+
+/// This machine's (or pod's) name: what names its change-feed checkpoint unless configured.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| format!("instance-{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// The optional parts of an Entra ID credential's configuration.
+struct AzureIdentity<'a> {
+    client_id: &'a Option<String>,
+    tenant_id: &'a Option<String>,
+    resource_id: &'a Option<String>,
+    token_file: &'a Option<PathBuf>,
+}
+
+/// The credential a configuration section (`crypto.keyvault`, `store.cosmos`) names.
+fn credential_source(
+    kind: CredentialKind,
+    identity: AzureIdentity<'_>,
+    section: &str,
+) -> anyhow::Result<CredentialSource> {
+    Ok(match kind {
+        CredentialKind::ManagedIdentity => CredentialSource::ManagedIdentity {
+            client_id: identity.client_id.clone(),
+            resource_id: identity.resource_id.clone(),
+        },
+        CredentialKind::WorkloadIdentity => CredentialSource::WorkloadIdentity {
+            client_id: identity.client_id.clone(),
+            tenant_id: identity.tenant_id.clone(),
+            token_file: identity.token_file.clone(),
+        },
+        CredentialKind::ClientSecret => CredentialSource::ClientSecret {
+            tenant_id: identity
+                .tenant_id
+                .clone()
+                .with_context(|| format!("{section}.tenant_id is needed for client_secret"))?,
+            client_id: identity
+                .client_id
+                .clone()
+                .with_context(|| format!("{section}.client_id is needed for client_secret"))?,
+            secret: std::env::var("AZURE_CLIENT_SECRET")
+                .context("the client_secret credential reads its secret from AZURE_CLIENT_SECRET")?,
+        },
+        CredentialKind::AzureCli => CredentialSource::AzureCli,
+        CredentialKind::DeveloperTools => CredentialSource::DeveloperTools,
+    })
 }
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let migrate = match config.store.kind {
         StoreKind::Postgres => config.store.postgres.migrate_on_start,
-        StoreKind::Sqlite => true,
+        // Cosmos DB has no schema; its database and container come from infra/ (or create_if_missing).
+        StoreKind::Sqlite | StoreKind::Cosmos => true,
     };
     open_store_with(config, migrate).await
 }
@@ -127,31 +216,13 @@ pub fn key_provider(config: &Config) -> anyhow::Result<Arc<dyn KeyProvider>> {
         KeyProviderKind::Local => Arc::new(LocalKeyProvider::open_or_create(&config.local_key_path())?),
         KeyProviderKind::Keyvault => {
             let kv = &config.crypto.keyvault;
-            let source = match kv.credential {
-                CredentialKind::ManagedIdentity => CredentialSource::ManagedIdentity {
-                    client_id: kv.client_id.clone(),
-                    resource_id: kv.resource_id.clone(),
-                },
-                CredentialKind::WorkloadIdentity => CredentialSource::WorkloadIdentity {
-                    client_id: kv.client_id.clone(),
-                    tenant_id: kv.tenant_id.clone(),
-                    token_file: kv.token_file.clone(),
-                },
-                CredentialKind::ClientSecret => CredentialSource::ClientSecret {
-                    tenant_id: kv
-                        .tenant_id
-                        .clone()
-                        .context("crypto.keyvault.tenant_id is needed for client_secret")?,
-                    client_id: kv
-                        .client_id
-                        .clone()
-                        .context("crypto.keyvault.client_id is needed for client_secret")?,
-                    secret: std::env::var("AZURE_CLIENT_SECRET")
-                        .context("the client_secret credential reads its secret from AZURE_CLIENT_SECRET")?,
-                },
-                CredentialKind::AzureCli => CredentialSource::AzureCli,
-                CredentialKind::DeveloperTools => CredentialSource::DeveloperTools,
+            let identity = AzureIdentity {
+                client_id: &kv.client_id,
+                tenant_id: &kv.tenant_id,
+                resource_id: &kv.resource_id,
+                token_file: &kv.token_file,
             };
+            let source = credential_source(kv.credential, identity, "crypto.keyvault")?;
             Arc::new(KeyVaultProvider::new(
                 kv.vault_url.as_deref().expect("checked with the configuration"),
                 kv.key_name.as_deref().expect("checked with the configuration"),
@@ -334,6 +405,12 @@ pub fn store_description(config: &Config) -> String {
         StoreKind::Postgres => format!(
             "postgres {}",
             redact_password(config.store.postgres.url.as_deref().unwrap_or_default())
+        ),
+        StoreKind::Cosmos => format!(
+            "cosmos {} database {} container {}",
+            config.store.cosmos.endpoint.as_deref().unwrap_or_default(),
+            config.store.cosmos.database,
+            config.store.cosmos.container
         ),
     }
 }

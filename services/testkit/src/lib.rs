@@ -2,12 +2,15 @@
 //! ports with temporary data directories, stopped when dropped; and a small ARM client.
 
 pub mod arm;
+pub mod balancer;
 pub mod cosmos;
 pub mod postgres;
 pub mod process;
+pub mod store;
 
 pub use arm::{Arm, Response};
 pub use process::{AgentProcess, ServerOptions, ServerProcess, binary};
+pub use store::TestStore;
 
 /// A fresh cluster id of the given kind (`managedClusters`, `connectedClusters`...).
 pub fn cluster_id(provider_and_type: &str) -> String {

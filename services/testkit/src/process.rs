@@ -46,8 +46,10 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ServerOptions {
+    /// The store; a fresh one of the kind `CLUSTERCONFIG_E2E_STORE` names when unset.
+    pub store: Option<crate::TestStore>,
     /// Environment for the server (configuration keys as `CLUSTERCONFIG_...`).
     pub env: Vec<(String, String)>,
     /// Reuse a data directory (a restart); a fresh temporary one otherwise.
@@ -67,6 +69,10 @@ impl ServerOptions {
 /// A running `clusterconfig serve`.
 pub struct ServerProcess {
     child: Child,
+    /// Where it keeps its data (pass it to a restarted server or a second instance).
+    pub store: crate::TestStore,
+    /// The environment it was started with (its store's configuration included); the CLI gets it too.
+    env: Vec<(String, String)>,
     pub url: String,
     pub data_dir: PathBuf,
     /// Everything the server logged (stderr), for tests that read logs.
@@ -87,6 +93,9 @@ impl ServerProcess {
         std::fs::create_dir_all(&data_dir).expect("data directory");
         let log_path = data_dir.with_extension(format!("{}.log", uuid::Uuid::new_v4().simple()));
         let log = std::fs::File::create(&log_path).expect("log file");
+        let store = options.store.clone().unwrap_or_else(crate::TestStore::from_env);
+        let mut env = store.server_env();
+        env.extend(options.env.iter().cloned());
         let mut command = Command::new(binary("clusterconfig"));
         command
             .arg("--data-dir")
@@ -100,7 +109,7 @@ impl ServerProcess {
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(log);
-        for (key, value) in &options.env {
+        for (key, value) in &env {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("clusterconfig starts");
@@ -125,6 +134,8 @@ impl ServerProcess {
         };
         ServerProcess {
             child,
+            store,
+            env,
             url,
             data_dir,
             log_path,
@@ -138,6 +149,7 @@ impl ServerProcess {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("clusterconfig runs");
         assert!(

@@ -16,6 +16,9 @@ use super::App;
 use super::documents::{Document, ExtensionDocument, FluxDocument};
 use crate::hub::Woken;
 
+/// How long a long-poll woken by a newer version waits before reading again when the store does not show it yet.
+const STALE_READ_PAUSE: Duration = Duration::from_millis(50);
+
 impl App {
     pub async fn desired_state(&self, cluster: &ClusterId) -> Result<DesiredState, ArmError> {
         let partition = self.partition(cluster).await?;
@@ -40,7 +43,20 @@ impl App {
         loop {
             match tokio::time::timeout_at(deadline, subscription.wait_beyond(known)).await {
                 Err(_) => return Ok(None),
-                Ok(Woken::Newer) => return Ok(Some(self.desired_state(cluster).await?)),
+                Ok(Woken::Newer) => {
+                    // Another instance's write may not have reached the replica this read is served from
+                    // (Cosmos DB's session consistency): look again shortly rather than answer with old state.
+                    loop {
+                        let state = self.desired_state(cluster).await?;
+                        if state.version != known {
+                            return Ok(Some(state));
+                        }
+                        if tokio::time::Instant::now() + STALE_READ_PAUSE >= deadline {
+                            return Ok(None);
+                        }
+                        tokio::time::sleep(STALE_READ_PAUSE).await;
+                    }
+                }
                 // Changes may have been missed: the store says whether the version moved.
                 Ok(Woken::Recheck) => {
                     let state = self.desired_state(cluster).await?;
