@@ -516,6 +516,66 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Every key of the configuration, as dotted paths (`store.cosmos.endpoint`).
+    fn keys(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    keys(&path, value, out);
+                }
+            }
+            _ => out.push(prefix.to_owned()),
+        }
+    }
+
+    /// The keys the README's configuration reference documents: the first column of its table, where
+    /// `` `a.b.c`, `.d` `` stands for `a.b.c` and `a.b.d`.
+    fn documented() -> Vec<String> {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("## Configuration reference").expect("the section");
+        let reference = &readme[start..];
+        let reference = &reference[..reference[3..]
+            .find("\n## ")
+            .map_or(reference.len(), |end| end + 3)];
+        let mut out = Vec::new();
+        for line in reference.lines().filter(|l| l.starts_with("| `")) {
+            let first = line.split('|').nth(1).unwrap_or_default();
+            let mut full = String::new();
+            for token in first.split('`').skip(1).step_by(2) {
+                if let Some(leaf) = token.strip_prefix('.') {
+                    let parent = full.rsplit_once('.').map_or("", |(p, _)| p).to_owned();
+                    full = format!("{parent}.{leaf}");
+                } else {
+                    full = token.to_owned();
+                }
+                out.push(full.clone());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_readme_documents_every_key() {
+        let mut all = Vec::new();
+        keys("", &serde_json::to_value(Config::default()).unwrap(), &mut all);
+        let documented = documented();
+        let missing: Vec<_> = all.iter().filter(|k| !documented.contains(k)).collect();
+        assert!(
+            missing.is_empty(),
+            "keys missing from the README's configuration reference: {missing:?}"
+        );
+        let unknown: Vec<_> = documented.iter().filter(|k| !all.contains(k)).collect();
+        assert!(
+            unknown.is_empty(),
+            "the README documents keys that do not exist: {unknown:?}"
+        );
+    }
+
     #[test]
     fn file_then_environment_then_flags() {
         figment::Jail::expect_with(|jail| {
