@@ -21,7 +21,7 @@ macro_rules! conformance_tests {
             a_failed_change_writes_nothing, versions_grow_per_cluster, partitions_hold_one_cluster,
             secrets_expire, operations_run_and_expire, concurrent_changes_lose_nothing,
             one_of_concurrent_conditional_writes_wins, subscriptions_and_purge, agent_facts, data_keys,
-            version_bumps_are_signalled);
+            version_bumps_are_signalled, writes_to_one_record_apply_in_order);
     };
     (@cases $open:path, $($case:ident),+) => {
         $(
@@ -605,7 +605,8 @@ pub async fn subscriptions_and_purge(store: Arc<dyn Store>) {
     }
     assert_eq!(store.subscription(&sub).await.unwrap().unwrap().state, "Warned");
 
-    let other = c.replace("/c", "/d");
+    // Another cluster of the same subscription (the last segment differs).
+    let other = format!("{}/d", c.rsplit_once('/').unwrap().0);
     for cl in [&c, &other] {
         store
             .commit(
@@ -701,6 +702,64 @@ pub async fn data_keys(store: Arc<dyn Store>) {
     assert_eq!(
         (listed[0].kek_version.as_str(), &listed[0].etag),
         ("2", &rewrapped)
+    );
+}
+
+/// The writes of one change apply in their order, also when several touch one record; a partition lists
+/// resources by kind name, then name.
+pub async fn writes_to_one_record_apply_in_order(store: Arc<dyn Store>) {
+    let c = cluster();
+    let group = "configurationProtectedSettings";
+    let delete_secret = |name: &str| Write::DeleteSecret {
+        kind: ResourceKind::FluxConfiguration,
+        name: name.into(),
+        group: group.into(),
+    };
+    store
+        .commit(
+            change(&c)
+                .bump()
+                .with(Write::PutSecret(secret(&c, "gone", group, 100)))
+                .with(delete_secret("gone"))
+                .with(delete_secret("kept"))
+                .with(Write::PutSecret(secret(&c, "kept", group, 100)))
+                .with(put(
+                    resource(&c, ResourceKind::FluxConfiguration, "short", 1),
+                    Expect::Absent,
+                ))
+                .with(Write::DeleteResource {
+                    kind: ResourceKind::FluxConfiguration,
+                    name: "short".into(),
+                    expect: Expect::Anything,
+                })
+                .with(put(
+                    resource(&c, ResourceKind::FluxConfiguration, "b", 1),
+                    Expect::Absent,
+                ))
+                .with(put(resource(&c, ResourceKind::Extension, "z", 1), Expect::Absent))
+                .with(put(
+                    resource(&c, ResourceKind::FluxConfiguration, "a", 1),
+                    Expect::Absent,
+                )),
+        )
+        .await
+        .unwrap();
+    let partition = store.partition(&c).await.unwrap();
+    assert_eq!(
+        partition
+            .secrets
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["kept"]
+    );
+    assert_eq!(
+        partition
+            .resources
+            .iter()
+            .map(|r| (r.kind.as_str(), r.name.as_str()))
+            .collect::<Vec<_>>(),
+        [("extension", "z"), ("flux", "a"), ("flux", "b")]
     );
 }
 

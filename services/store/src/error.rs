@@ -8,6 +8,9 @@ pub enum StoreError {
     /// The backend could not be reached or did not answer in time; the caller may retry later.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A change is larger than the backend can write at once (Cosmos DB: 2 MB per batch); nothing was written.
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// A record could not be read back.
     #[error("corrupt record: {0}")]
     Corrupt(String),

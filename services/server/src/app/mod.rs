@@ -246,6 +246,15 @@ pub fn store_error(err: StoreError) -> ArmError {
         StoreError::Conflict(detail) => {
             ArmError::conflict(format!("Conflicting change: {detail}; retry the request."))
         }
+        StoreError::TooLarge(detail) => {
+            tracing::warn!(%detail, "change too large for the store");
+            ArmError::new(
+                413,
+                codes::REQUEST_TOO_LARGE,
+                "The resource is too large to store; reduce its size (its settings, kustomizations or \
+                 protected settings) and retry.",
+            )
+        }
         StoreError::Corrupt(detail) | StoreError::Backend(detail) => {
             tracing::error!(%detail, "store error");
             ArmError::internal(

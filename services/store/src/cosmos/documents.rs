@@ -51,6 +51,18 @@ impl Doc {
         }
     }
 
+    pub(super) fn pk(&self) -> &str {
+        match self {
+            Doc::Cluster(d) => &d.pk,
+            Doc::Resource(d) => &d.pk,
+            Doc::Secret(d) => &d.pk,
+            Doc::Operation(d) => &d.pk,
+            Doc::Subscription(d) => &d.pk,
+            Doc::DataKey(d) => &d.pk,
+            Doc::Checkpoint(d) => &d.pk,
+        }
+    }
+
     pub(super) fn id(&self) -> &str {
         match self {
             Doc::Cluster(d) => &d.id,
@@ -205,10 +217,13 @@ pub(super) fn subscription_pk(subscription: &str) -> String {
     format!("subscription|{}", id_part(subscription))
 }
 
-/// Seconds from now until `at` for a Cosmos DB `ttl`: at least one (zero is not a valid ttl).
+/// Seconds from now until `at` for a Cosmos DB `ttl`: at least one (zero is not a valid ttl), at most what an
+/// item's ttl can hold.
 pub(super) fn ttl_until(at: DateTime<Utc>) -> i64 {
     let left = at - Utc::now();
-    (left.num_milliseconds() + 999).div_euclid(1000).max(1)
+    (left.num_milliseconds() + 999)
+        .div_euclid(1000)
+        .clamp(1, i64::from(i32::MAX))
 }
 
 fn kind_of(text: &str) -> Result<ResourceKind, StoreError> {

@@ -33,6 +33,7 @@ const TOKEN_ATTEMPTS: u32 = 3;
 /// The fields of a changed item the feed needs; the rest (bodies) is skipped.
 #[derive(Deserialize)]
 struct Changed {
+    #[serde(default)]
     doc: String,
     #[serde(default)]
     cluster: Option<String>,
@@ -74,8 +75,12 @@ impl Follower {
     async fn run(&mut self) {
         let mut token = self.load_checkpoint().await;
         let mut saved = token.clone();
-        let mut failed_opens = 0;
+        // Consecutive failures since the last page that came back: a token that keeps failing is given up.
+        let mut failures = 0;
         loop {
+            if failures >= TOKEN_ATTEMPTS && token.take().is_some() {
+                tracing::warn!("giving up the change feed checkpoint; following changes from now");
+            }
             let mut options = ChangeFeedOptions::default().with_max_item_count(MaxItemCountHint::Limit(
                 std::num::NonZeroU32::new(1000).expect("non-zero"),
             ));
@@ -99,20 +104,14 @@ impl Follower {
                         _ => "timed out".to_owned(),
                     };
                     tracing::warn!(%error, "cannot open the Cosmos DB change feed; retrying");
-                    failed_opens += 1;
-                    if token.is_some() && failed_opens >= TOKEN_ATTEMPTS {
-                        tracing::warn!("giving up the change feed checkpoint; following changes from now");
-                        token = None;
-                    }
+                    failures += 1;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
             };
-            failed_opens = 0;
-            if token.is_none() {
-                // Starting from now: whatever happened before is unknown to this feed.
-                let _ = self.sender.send(FeedEvent::Resync).await;
-            }
+            // From "now": what happened before is unknown to this feed. Once every range has answered, its start
+            // is fixed, and waiters are told to look at the store again.
+            let mut resync_after = token.is_none().then_some(0usize);
             let ranges = timeout(
                 self.settings.request_timeout,
                 self.container.read_feed_ranges(None),
@@ -122,53 +121,78 @@ impl Follower {
             .and_then(|ranges| ranges.ok())
             .map_or(1, |ranges| ranges.len().max(1));
             let mut quiet = 0;
+            // Whether the token moved past anything but checkpoints (saving for those alone would feed itself).
+            let mut progressed = false;
             let mut last_save = Instant::now();
             loop {
                 match timeout(self.settings.request_timeout, feed.next()).await {
                     Ok(Some(Ok(page))) => {
+                        failures = 0;
                         if page.items().is_empty() {
                             // The feed polls its ranges in turn: a full round of empty pages means caught up.
                             quiet += 1;
                         } else {
                             quiet = 0;
-                            for item in page.items() {
-                                if let Some(Changed {
-                                    doc,
-                                    cluster: Some(cluster),
-                                    version: Some(version),
-                                }) = item.current()
-                                    && doc == "cluster"
-                                {
-                                    let event = FeedEvent::Changed {
-                                        cluster: cluster.clone(),
-                                        version: *version,
-                                    };
-                                    if self.sender.send(event).await.is_err() {
-                                        return;
-                                    }
+                        }
+                        for item in page.items() {
+                            let Some(changed) = item.current() else { continue };
+                            if changed.doc != "checkpoint" {
+                                progressed = true;
+                            }
+                            if let (true, Some(cluster), Some(version)) =
+                                (changed.doc == "cluster", &changed.cluster, changed.version)
+                            {
+                                let event = FeedEvent::Changed {
+                                    cluster: cluster.clone(),
+                                    version,
+                                };
+                                if self.sender.send(event).await.is_err() {
+                                    return;
                                 }
                             }
                         }
                         if let Ok(next) = feed.to_continuation_token() {
                             token = Some(next.as_str().to_owned());
                         }
+                        if let Some(pages) = resync_after.as_mut() {
+                            *pages += 1;
+                            if *pages >= ranges {
+                                resync_after = None;
+                                let _ = self.sender.send(FeedEvent::Resync).await;
+                            }
+                        }
+                        if progressed
+                            && token != saved
+                            && last_save.elapsed() >= self.settings.checkpoint_interval
+                        {
+                            self.save_checkpoint(token.as_deref()).await;
+                            saved = token.clone();
+                            progressed = false;
+                            last_save = Instant::now();
+                        }
                         if quiet >= ranges {
                             quiet = 0;
-                            if token != saved && last_save.elapsed() >= self.settings.checkpoint_interval {
-                                self.save_checkpoint(token.as_deref()).await;
-                                saved = token.clone();
-                                last_save = Instant::now();
-                            }
                             tokio::time::sleep(self.settings.poll_interval).await;
                         }
                     }
                     Ok(Some(Err(err))) => {
-                        tracing::warn!(error = %err, "the Cosmos DB change feed failed; resuming from its last token");
+                        failures += 1;
+                        let status = u16::from(err.status().status_code());
+                        // The service refuses the token itself (a recreated container, say): no retry helps.
+                        if matches!(status, 400 | 404) && token.take().is_some() {
+                            tracing::warn!(error = %err, "the Cosmos DB change feed refused its token; following changes from now");
+                        } else {
+                            tracing::warn!(error = %err, "the Cosmos DB change feed failed; resuming from its last token");
+                        }
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         break;
                     }
-                    Ok(None) => break,
+                    Ok(None) => {
+                        tokio::time::sleep(self.settings.poll_interval).await;
+                        break;
+                    }
                     Err(_) => {
+                        failures += 1;
                         tracing::warn!(
                             "the Cosmos DB change feed did not answer in time; resuming from its last token"
                         );

@@ -14,6 +14,7 @@
 
 mod documents;
 mod feed;
+mod plan;
 #[cfg(test)]
 mod tests;
 
@@ -25,9 +26,9 @@ use async_trait::async_trait;
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_data_cosmos::models::{ContainerProperties, PartitionKeyDefinition, TimeToLive};
 use azure_data_cosmos::options::{
-    BatchDeleteOptions, BatchReplaceOptions, BinaryEncodingOptions, ConnectionPoolOptions,
-    EndToEndOperationLatencyPolicy, ItemWriteOptions, MaxItemCountHint, OperationOptionsBuilder,
-    Precondition, QueryOptions, Region, ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
+    BinaryEncodingOptions, ConnectionPoolOptions, EndToEndOperationLatencyPolicy, ItemWriteOptions,
+    MaxItemCountHint, OperationOptions, OperationOptionsBuilder, Precondition, QueryOptions,
+    ReadConsistencyStrategy, Region, ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
 };
 use azure_data_cosmos::{
     AccountEndpoint, AccountReference, ContainerClient, CosmosClient, CosmosError, CosmosRuntime, FeedScope,
@@ -40,9 +41,10 @@ use uuid::Uuid;
 
 use crate::{
     Change, ChangeFeed, ClusterRecord, Committed, DataKeyRecord, Etag, Expect, OperationRecord, Partition,
-    ResourceKind, ResourceRecord, Result, SecretKey, Store, StoreError, SubscriptionRecord, Write, to_millis,
+    ResourceKind, ResourceRecord, Result, SecretKey, Store, StoreError, SubscriptionRecord, to_millis,
 };
 use documents::*;
+use plan::Planner;
 
 /// How the service reaches its Cosmos DB account (see the README's configuration reference).
 #[derive(Clone)]
@@ -87,9 +89,6 @@ impl std::fmt::Debug for CosmosAuth {
 /// The well-known key of the Cosmos DB emulators (public; it protects nothing).
 pub const EMULATOR_KEY: &str =
     "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
-
-/// A batch holds at most 100 operations; one is the cluster's anchor.
-const MAX_WRITES_PER_CHANGE: usize = 99;
 
 pub struct CosmosStore {
     container: ContainerClient,
@@ -166,7 +165,9 @@ impl CosmosStore {
             ))),
             Ok(Ok(value)) => Ok(Outcome::Done(value)),
             Ok(Err(err)) => match u16::from(err.status().status_code()) {
-                404 => Ok(Outcome::NotFound),
+                // Only a plain 404 means "no such item": a missing container, or a read session the replica
+                // cannot serve yet, is a failure, not an absence.
+                404 if err.status().is_not_found() => Ok(Outcome::NotFound),
                 409 => Ok(Outcome::Exists),
                 412 => Ok(Outcome::Changed),
                 _ => Err(failure(what, &err)),
@@ -199,7 +200,7 @@ impl CosmosStore {
         query: Query,
         scope: FeedScope,
     ) -> Result<Vec<T>> {
-        Ok(self.query_pages(query, scope).await?.0)
+        Ok(self.query_pages(query, scope, None).await?.0)
     }
 
     /// The items of a query and the number of pages they came in.
@@ -207,10 +208,14 @@ impl CosmosStore {
         &self,
         query: Query,
         scope: FeedScope,
+        operation: Option<OperationOptions>,
     ) -> Result<(Vec<T>, usize)> {
-        let options = QueryOptions::default().with_max_item_count(MaxItemCountHint::Limit(
+        let mut options = QueryOptions::default().with_max_item_count(MaxItemCountHint::Limit(
             std::num::NonZeroU32::new(1000).expect("non-zero"),
         ));
+        if let Some(operation) = operation {
+            options = options.with_operation_options(operation);
+        }
         let items = match self
             .call(
                 "a query",
@@ -260,111 +265,41 @@ impl CosmosStore {
         let query = Query::from(sql.to_owned())
             .with_parameter("@pk", pk)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.query_pages(query, FeedScope::partition(pk.to_owned())).await
+        self.query_pages(query, FeedScope::partition(pk.to_owned()), None)
+            .await
     }
 
-    /// Reads what a change depends on and turns it into one batch, or `Conflict` if an expectation fails.
-    async fn plan(&self, change: &Change) -> Result<(TransactionalBatch, Committed)> {
-        if change.writes.len() > MAX_WRITES_PER_CHANGE {
-            return Err(StoreError::Backend(format!(
-                "a change holds at most {MAX_WRITES_PER_CHANGE} writes, not {}",
-                change.writes.len()
-            )));
-        }
-        let pk = change.cluster.as_str();
-        let reads = change.writes.iter().map(|write| async move {
-            match read_before(write) {
-                Some(id) => self.read_doc(pk, &id).await,
-                None => Ok(None),
-            }
-        });
-        let (anchor, current) = futures::try_join!(
-            self.read::<Doc>(pk, CLUSTER_ID),
-            futures::future::try_join_all(reads)
-        )?;
-        let anchor = match anchor {
-            Some(Doc::Cluster(doc)) => Some(doc),
-            Some(_) => return Err(StoreError::Corrupt(format!("the cluster item of '{pk}'"))),
-            None => None,
-        };
-
-        let mut cluster = anchor
-            .clone()
-            .unwrap_or_else(|| ClusterDoc::new(pk, &change.subscription, change.at));
-        if change.bump_version {
-            cluster.version += 1;
-        }
-        for write in &change.writes {
-            if let Write::PutAgent { agent, last_contact } = write {
-                cluster.agent = agent.clone();
-                cluster.last_contact = Some(to_millis(*last_contact));
-            }
-        }
-        let version = cluster.version;
-        let mut batch = TransactionalBatch::new(pk.to_owned());
-        batch = match anchor.as_ref().and_then(|a| a.cosmos_etag.clone()) {
-            Some(etag) => batch.replace_item(CLUSTER_ID, Doc::Cluster(cluster), Some(if_match_replace(etag))),
-            None => batch.create_item(Doc::Cluster(cluster)),
-        }
-        .map_err(serialization)?;
-
-        let mut etags = Vec::with_capacity(change.writes.len());
-        for (write, current) in change.writes.iter().zip(current) {
-            let etag = match write {
-                Write::PutResource { record, expect } => {
-                    let etag = Etag::new_random();
-                    let doc = Doc::Resource(ResourceDoc::new(pk, record, &etag));
-                    let what = || format!("{} '{}'", record.kind.as_str(), record.name);
-                    batch = put(batch, doc, expect, current, what)?;
-                    Some(etag)
-                }
-                Write::PutOperation { record, expect } => {
-                    let etag = Etag::new_random();
-                    let doc = Doc::Operation(OperationDoc::new(pk, record, &etag));
-                    let what = || format!("operation '{}'", record.id);
-                    batch = put(batch, doc, expect, current, what)?;
-                    Some(etag)
-                }
-                Write::DeleteResource { kind, name, expect } => {
-                    let what = || format!("{} '{name}'", kind.as_str());
-                    match (expect, &current) {
-                        (Expect::Etag(expected), Some(doc)) if own_etag(doc) == Some(expected.0.as_str()) => {
-                        }
-                        (Expect::Etag(_), _) => {
-                            return Err(StoreError::Conflict(format!("{} changed", what())));
-                        }
-                        (Expect::Absent, Some(_)) => {
-                            return Err(StoreError::Conflict(format!("{} exists", what())));
-                        }
-                        _ => {}
-                    }
-                    if let Some(doc) = current {
-                        batch = delete(batch, &doc);
-                    }
-                    None
-                }
-                Write::PutSecret(secret) => {
-                    batch = batch
-                        .upsert_item(Doc::Secret(SecretDoc::new(pk, secret)), None)
-                        .map_err(serialization)?;
-                    None
-                }
-                Write::DeleteSecret { .. } => {
-                    if let Some(doc) = current {
-                        batch = delete(batch, &doc);
-                    }
-                    None
-                }
-                Write::PutAgent { .. } => None,
-            };
-            etags.push(etag);
-        }
-        Ok((batch, Committed { version, etags }))
+    /// Reads the cluster's item and every item the change depends on, in one query of the partition at the
+    /// latest committed version. Its first page comes from one replica and holds the anchor (ids sort `cluster`
+    /// first); later pages are at least as new (session consistency), and the anchor's If-Match refuses the
+    /// batch if anything changed since the first.
+    async fn read_for_change(&self, change: &Change) -> Result<Vec<Doc>> {
+        let mut ids = vec![CLUSTER_ID.to_owned()];
+        ids.extend(change.writes.iter().filter_map(plan::read_before));
+        ids.sort();
+        ids.dedup();
+        let query =
+            Query::from("SELECT * FROM c WHERE c.pk = @pk AND ARRAY_CONTAINS(@ids, c.id) ORDER BY c.id")
+                .with_parameter("@pk", change.cluster.as_str())
+                .and_then(|q| q.with_parameter("@ids", &ids))
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let latest = OperationOptionsBuilder::new()
+            .with_read_consistency_strategy(ReadConsistencyStrategy::LatestCommitted)
+            .build();
+        let (docs, _) = self
+            .query_pages(query, FeedScope::partition(change.cluster.clone()), Some(latest))
+            .await?;
+        // Emulators may ignore the partition scope: keep only this partition's items.
+        Ok(docs
+            .into_iter()
+            .filter(|doc: &Doc| doc.pk() == change.cluster && ids.iter().any(|id| id == doc.id()))
+            .collect())
     }
 
     /// One attempt: `Ok(None)` when the batch met a concurrent change and must be planned again.
     async fn try_commit(&self, change: &Change) -> Result<Option<Committed>> {
-        let (batch, committed) = self.plan(change).await?;
+        let read = self.read_for_change(change).await?;
+        let (batch, committed) = Planner::new(change, read)?.plan(change)?;
         match self
             .call(
                 "a change",
@@ -420,72 +355,6 @@ impl CosmosStore {
     }
 }
 
-/// The item a write must read first: what its expectation is checked against, or what it deletes.
-fn read_before(write: &Write) -> Option<String> {
-    match write {
-        Write::PutResource { record, expect } if *expect != Expect::Anything => {
-            Some(resource_id(record.kind, &record.name))
-        }
-        Write::PutOperation { record, expect } if *expect != Expect::Anything => {
-            Some(operation_id(record.id))
-        }
-        Write::DeleteResource { kind, name, .. } => Some(resource_id(*kind, name)),
-        Write::DeleteSecret { kind, name, group } => Some(secret_id(*kind, name, group)),
-        _ => None,
-    }
-}
-
-/// The store's own etag of a resource or operation item (what `Expect::Etag` names).
-fn own_etag(doc: &Doc) -> Option<&str> {
-    match doc {
-        Doc::Resource(d) => Some(&d.etag),
-        Doc::Operation(d) => Some(&d.etag),
-        Doc::DataKey(d) => Some(&d.etag),
-        _ => None,
-    }
-}
-
-/// Adds a put to the batch, conditional on the item being as read.
-fn put(
-    batch: TransactionalBatch,
-    doc: Doc,
-    expect: &Expect,
-    current: Option<Doc>,
-    what: impl Fn() -> String,
-) -> Result<TransactionalBatch> {
-    let batch = match (expect, current) {
-        (Expect::Anything, _) => batch.upsert_item(doc, None),
-        (Expect::Absent, None) => batch.create_item(doc),
-        (Expect::Absent, Some(_)) => return Err(StoreError::Conflict(format!("{} exists", what()))),
-        (Expect::Etag(expected), Some(current)) if own_etag(&current) == Some(expected.0.as_str()) => {
-            match current.cosmos_etag() {
-                Some(cosmos) => {
-                    let id = current.id().to_owned();
-                    batch.replace_item(id, doc, Some(if_match_replace(cosmos.to_owned())))
-                }
-                None => return Err(StoreError::Corrupt(format!("{} has no etag", what()))),
-            }
-        }
-        (Expect::Etag(_), _) => return Err(StoreError::Conflict(format!("{} changed", what()))),
-    };
-    batch.map_err(serialization)
-}
-
-fn delete(batch: TransactionalBatch, current: &Doc) -> TransactionalBatch {
-    let options = current
-        .cosmos_etag()
-        .map(|etag| BatchDeleteOptions::default().with_precondition(Precondition::if_match(etag.to_owned())));
-    batch.delete_item(current.id().to_owned(), options)
-}
-
-fn if_match_replace(etag: String) -> BatchReplaceOptions {
-    BatchReplaceOptions::default().with_precondition(Precondition::if_match(etag))
-}
-
-fn serialization(err: CosmosError) -> StoreError {
-    StoreError::Backend(format!("cannot serialize an item: {err}"))
-}
-
 /// A failed call as the caller should see it: `Unavailable` (retry later) when Cosmos DB is out of reach,
 /// overloaded or slow; `Backend` otherwise.
 fn failure(what: &str, err: &CosmosError) -> StoreError {
@@ -497,6 +366,7 @@ fn failure(what: &str, err: &CosmosError) -> StoreError {
         || status.is_transient()
         || status.is_transport_generated_503()
         || status.is_gone()
+        || status.is_write_forbidden()
     {
         StoreError::Unavailable(detail)
     } else {
@@ -584,13 +454,15 @@ impl Store for CosmosStore {
     }
 
     async fn partition(&self, cluster: &str) -> Result<Partition> {
-        // One query of one logical partition: each page comes from one snapshot of a replica. A partition that
-        // needed several pages is checked against its cluster item and read again if a change landed between.
+        // One query of one logical partition: each page comes from one snapshot of a replica, and later pages are
+        // at least as new as earlier ones (session consistency). Ids sort the cluster's item first; a partition
+        // that needed several pages is read again if that item changed after the first page.
         for _ in 0..5 {
             let (docs, pages): (Vec<Doc>, usize) = self
                 .query_partition_pages(
                     cluster,
-                    "SELECT * FROM c WHERE c.pk = @pk AND (c.doc != 'operation' OR c.running = true)",
+                    "SELECT * FROM c WHERE c.pk = @pk AND (c.doc != 'operation' OR c.running = true) \
+                     ORDER BY c.id",
                 )
                 .await?;
             let mut partition = Partition::default();
@@ -616,10 +488,10 @@ impl Store for CosmosStore {
             if consistent {
                 partition
                     .resources
-                    .sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
-                partition
-                    .secrets
-                    .sort_by(|a, b| (a.kind, &a.name, &a.group).cmp(&(b.kind, &b.name, &b.group)));
+                    .sort_by(|a, b| (a.kind.as_str(), &a.name).cmp(&(b.kind.as_str(), &b.name)));
+                partition.secrets.sort_by(|a, b| {
+                    (a.kind.as_str(), &a.name, &a.group).cmp(&(b.kind.as_str(), &b.name, &b.group))
+                });
                 partition.operations.sort_by_key(|o| o.id.to_string());
                 return Ok(partition);
             }
@@ -778,16 +650,26 @@ impl Store for CosmosStore {
         .with_parameter("@now", to_millis(now))
         .map_err(|e| StoreError::Backend(e.to_string()))?;
         let docs: Vec<OperationDoc> = self.query(query, FeedScope::full_container()).await?;
+        // One failed delete (throttled, say) does not stop the others; the next run picks it up again.
         let mut deleted = 0;
+        let mut failed = None;
         for doc in docs.iter().take(limit) {
-            if self
+            match self
                 .delete_if_unchanged(&doc.pk, &doc.id, doc.cosmos_etag.as_deref())
-                .await?
+                .await
             {
-                deleted += 1;
+                Ok(true) => deleted += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, operation = %doc.operation_id, "cannot delete an expired operation");
+                    failed.get_or_insert(err);
+                }
             }
         }
-        Ok(deleted)
+        match failed {
+            Some(err) if deleted == 0 => Err(err),
+            _ => Ok(deleted),
+        }
     }
 
     async fn subscription(&self, subscription: &str) -> Result<Option<SubscriptionRecord>> {

@@ -18,7 +18,7 @@ use chrono::Utc;
 use futures::StreamExt;
 
 use super::*;
-use crate::{FeedEvent, SecretRecord};
+use crate::{FeedEvent, SecretRecord, Write};
 
 const IN_MEMORY_URL: &str = "https://eastus.emulator.local";
 
