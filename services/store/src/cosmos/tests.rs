@@ -315,3 +315,107 @@ async fn next_change(feed: &mut ChangeFeed) -> FeedEvent {
         .expect("a change within 10 seconds")
         .expect("the feed goes on")
 }
+
+/// Entra ID: the store asks its credential for a Cosmos DB token and works with it. (The emulator does not
+/// check tokens; Azure does, against the identity's data-plane role.)
+#[tokio::test]
+async fn entra_id_credentials_reach_the_account() {
+    use azure_core::credentials::{AccessToken, TokenRequestOptions};
+    use azure_core::time::{Duration as TokenLifetime, OffsetDateTime};
+
+    #[derive(Debug, Default)]
+    struct Recording(std::sync::Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl TokenCredential for Recording {
+        async fn get_token(
+            &self,
+            scopes: &[&str],
+            _: Option<TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<AccessToken> {
+            self.0
+                .lock()
+                .unwrap()
+                .extend(scopes.iter().map(|s| s.to_string()));
+            Ok(AccessToken::new(
+                "entra-token",
+                OffsetDateTime::now_utc() + TokenLifetime::hours(1),
+            ))
+        }
+    }
+
+    let cosmos = clusterconfig_testkit::cosmos::TestCosmos::create();
+    // Provisioning takes the key (as in Azure, where infra/ does it); the service then runs on Entra ID alone.
+    CosmosStore::connect(&settings(&cosmos.endpoint, &cosmos.database))
+        .await
+        .unwrap();
+    let credential = Arc::new(Recording::default());
+    let store = CosmosStore::connect(&CosmosSettings {
+        auth: CosmosAuth::Credential(credential.clone()),
+        create_if_missing: false,
+        ..settings(&cosmos.endpoint, &cosmos.database)
+    })
+    .await
+    .unwrap();
+    let c = cluster("entra");
+    assert_eq!(store.commit(bump(&c)).await.unwrap().version, 1);
+    assert_eq!(store.partition(&c).await.unwrap().version(), 1);
+    let scopes = credential.0.lock().unwrap().clone();
+    assert!(
+        !scopes.is_empty() && scopes.iter().all(|s| s.ends_with("/.default")),
+        "{scopes:?}"
+    );
+}
+
+/// Passing failures (503s, timeouts) of reads, queries and batches are retried by the SDK within the call's
+/// deadline, and a retried change applies once.
+#[tokio::test]
+async fn transient_failures_are_retried() {
+    let rule = |id: &str, operation: FaultOperationType, error: FaultInjectionErrorType| {
+        Arc::new(
+            FaultInjectionRuleBuilder::new(
+                id.to_owned(),
+                FaultInjectionResultBuilder::new().with_error(error).build(),
+            )
+            .with_condition(
+                FaultInjectionConditionBuilder::new()
+                    .with_operation_type(operation)
+                    .build(),
+            )
+            .with_hit_limit(2)
+            .build(),
+        )
+    };
+    let rules = vec![
+        rule(
+            "query-503",
+            FaultOperationType::QueryItem,
+            FaultInjectionErrorType::ServiceUnavailable,
+        ),
+        rule(
+            "read-timeout",
+            FaultOperationType::ReadItem,
+            FaultInjectionErrorType::Timeout,
+        ),
+        rule(
+            "batch-503",
+            FaultOperationType::BatchItem,
+            FaultInjectionErrorType::ServiceUnavailable,
+        ),
+    ];
+    for rule in &rules {
+        rule.disable();
+    }
+    let store = in_memory_with(rules.clone(), settings(IN_MEMORY_URL, "db")).await;
+    for rule in &rules {
+        rule.enable();
+    }
+    let c = cluster("transient");
+    assert_eq!(store.commit(bump(&c)).await.unwrap().version, 1, "applied once");
+    assert_eq!(store.cluster(&c).await.unwrap().unwrap().version, 1);
+    assert_eq!(
+        rules.iter().map(|r| r.hit_count()).collect::<Vec<_>>(),
+        [2, 2, 2],
+        "each failure was met twice, then retried"
+    );
+}
