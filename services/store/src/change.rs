@@ -40,6 +40,10 @@ pub enum Write {
         agent: Option<String>,
         last_contact: DateTime<Utc>,
     },
+    /// Records only when the cluster's agent was last heard from, keeping its reported facts.
+    Contact {
+        at: DateTime<Utc>,
+    },
 }
 
 /// Writes to one cluster, applied atomically. A change that bumps the version wakes the cluster's agents.

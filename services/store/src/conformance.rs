@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::{
@@ -661,7 +661,15 @@ pub async fn agent_facts(store: Arc<dyn Store>) {
     let record = store.cluster(&c).await.unwrap().unwrap();
     assert_eq!(record.agent.as_deref(), Some(r#"{"cpuArchitecture":"arm64"}"#));
     assert_eq!((record.last_contact, record.version), (Some(t(42)), 0));
-    let _ = Duration::zero();
+
+    // A contact alone moves the time and keeps the facts.
+    store
+        .commit(change(&c).with(Write::Contact { at: t(50) }))
+        .await
+        .unwrap();
+    let record = store.cluster(&c).await.unwrap().unwrap();
+    assert_eq!(record.agent.as_deref(), Some(r#"{"cpuArchitecture":"arm64"}"#));
+    assert_eq!(record.last_contact, Some(t(50)));
 }
 
 pub async fn data_keys(store: Arc<dyn Store>) {

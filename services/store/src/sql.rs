@@ -593,6 +593,14 @@ macro_rules! sql_store {
                         .await?;
                     Ok(None)
                 }
+                Write::Contact { at } => {
+                    sqlx::query("UPDATE clusters SET last_contact = $2 WHERE cluster = $1")
+                        .bind(cluster)
+                        .bind($crate::to_millis(*at))
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok(None)
+                }
             }
         }
     };

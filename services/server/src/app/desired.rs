@@ -10,10 +10,10 @@ use clusterconfig_model::dataplane::{
 use clusterconfig_model::error::{ArmError, codes};
 use clusterconfig_model::ids::ClusterId;
 use clusterconfig_model::secrets::{SecretGroup, SecretMap};
-use clusterconfig_store::{Partition, ResourceKind, ResourceRecord};
+use clusterconfig_store::{ClusterRecord, Partition, ResourceKind, ResourceRecord};
 
-use super::App;
 use super::documents::{Document, ExtensionDocument, FluxDocument};
+use super::{App, store_error};
 use crate::hub::Woken;
 
 /// How long a long-poll woken by a newer version waits before reading again when the store does not show it yet.
@@ -22,11 +22,13 @@ const STALE_READ_PAUSE: Duration = Duration::from_millis(50);
 impl App {
     pub async fn desired_state(&self, cluster: &ClusterId) -> Result<DesiredState, ArmError> {
         let partition = self.partition(cluster).await?;
-        self.note_contact(cluster, &partition).await;
+        self.note_contact(cluster, partition.cluster.as_ref()).await;
         self.build_desired_state(cluster, &partition)
     }
 
     /// The desired state once its version differs from `known`, or `None` if it does not within `wait`.
+    /// Whether there is anything to send is decided on the cluster's record alone (one small read): an idle
+    /// cluster's long-poll never reads or decrypts its resources.
     pub async fn desired_state_after(
         &self,
         cluster: &ClusterId,
@@ -35,9 +37,10 @@ impl App {
     ) -> Result<Option<DesiredState>, ArmError> {
         // Listen first: a change between the read below and the wait still wakes us.
         let mut subscription = self.hub.subscribe(&cluster.key());
-        let state = self.desired_state(cluster).await?;
-        if state.version != known {
-            return Ok(Some(state));
+        let record = self.cluster_record(cluster).await?;
+        self.note_contact(cluster, record.as_ref()).await;
+        if version_of(&record) != known {
+            return self.current_desired_state(cluster).await.map(Some);
         }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -47,9 +50,8 @@ impl App {
                     // Another instance's write may not have reached the replica this read is served from
                     // (Cosmos DB's session consistency): look again shortly rather than answer with old state.
                     loop {
-                        let state = self.desired_state(cluster).await?;
-                        if state.version != known {
-                            return Ok(Some(state));
+                        if version_of(&self.cluster_record(cluster).await?) != known {
+                            return self.current_desired_state(cluster).await.map(Some);
                         }
                         if tokio::time::Instant::now() + STALE_READ_PAUSE >= deadline {
                             return Ok(None);
@@ -59,13 +61,22 @@ impl App {
                 }
                 // Changes may have been missed: the store says whether the version moved.
                 Ok(Woken::Recheck) => {
-                    let state = self.desired_state(cluster).await?;
-                    if state.version != known {
-                        return Ok(Some(state));
+                    if version_of(&self.cluster_record(cluster).await?) != known {
+                        return self.current_desired_state(cluster).await.map(Some);
                     }
                 }
             }
         }
+    }
+
+    /// The desired state, read in full (the contact was noted already).
+    async fn current_desired_state(&self, cluster: &ClusterId) -> Result<DesiredState, ArmError> {
+        let partition = self.partition(cluster).await?;
+        self.build_desired_state(cluster, &partition)
+    }
+
+    async fn cluster_record(&self, cluster: &ClusterId) -> Result<Option<ClusterRecord>, ArmError> {
+        self.store.cluster(&cluster.key()).await.map_err(store_error)
     }
 
     fn build_desired_state(
@@ -106,57 +117,55 @@ impl App {
         record: &ResourceRecord,
         state: &mut DesiredState,
     ) -> Result<(), ArmError> {
-        {
-            match record.kind {
-                ResourceKind::FluxConfiguration => {
-                    let doc: FluxDocument = self.codec.decode(record)?;
-                    let source_keys = doc.spec.source_secrets.iter().map(|s| s.key()).collect();
-                    state.flux_configurations.push(DesiredFluxConfiguration {
-                        name: record.name.clone(),
-                        generation: record.generation,
-                        deleting: record.deleting,
-                        spec: doc.spec.render(),
-                        protected_settings: self.secret_group(
-                            partition,
-                            record,
-                            &doc,
-                            SecretGroup::ProtectedSettings,
-                            doc.spec.protected_setting_keys.iter().cloned().collect(),
-                        )?,
-                        source_credentials: self.secret_group(
-                            partition,
-                            record,
-                            &doc,
-                            SecretGroup::SourceCredentials,
-                            source_keys,
-                        )?,
-                    });
-                }
-                ResourceKind::Extension => {
-                    let doc: ExtensionDocument = self.codec.decode(record)?;
-                    let rendered = doc.spec.render_envelope(false).properties.expect("rendered");
-                    state.extensions.push(DesiredExtension {
-                        name: record.name.clone(),
-                        generation: record.generation,
-                        deleting: record.deleting,
-                        extension_type: doc.spec.extension_type.clone(),
-                        version: doc.spec.target_version.clone(),
-                        release_train: doc.spec.release_train.clone(),
-                        auto_upgrade_minor_version: doc.spec.auto_upgrade_minor_version,
-                        scope: rendered.scope.unwrap_or_default(),
-                        configuration_settings: doc.spec.configuration_settings.clone(),
-                        protected_settings: self.secret_group(
-                            partition,
-                            record,
-                            &doc,
-                            SecretGroup::ProtectedSettings,
-                            doc.spec.protected_setting_keys.iter().cloned().collect(),
-                        )?,
-                    });
-                }
-                // Flux v1 configurations are kept for migration only; no agent applies them.
-                ResourceKind::SourceControlConfiguration => {}
+        match record.kind {
+            ResourceKind::FluxConfiguration => {
+                let doc: FluxDocument = self.codec.decode(record)?;
+                let source_keys = doc.spec.source_secrets.iter().map(|s| s.key()).collect();
+                state.flux_configurations.push(DesiredFluxConfiguration {
+                    name: record.name.clone(),
+                    generation: record.generation,
+                    deleting: record.deleting,
+                    spec: doc.spec.render(),
+                    protected_settings: self.secret_group(
+                        partition,
+                        record,
+                        &doc,
+                        SecretGroup::ProtectedSettings,
+                        doc.spec.protected_setting_keys.iter().cloned().collect(),
+                    )?,
+                    source_credentials: self.secret_group(
+                        partition,
+                        record,
+                        &doc,
+                        SecretGroup::SourceCredentials,
+                        source_keys,
+                    )?,
+                });
             }
+            ResourceKind::Extension => {
+                let doc: ExtensionDocument = self.codec.decode(record)?;
+                let rendered = doc.spec.render_envelope(false).properties.expect("rendered");
+                state.extensions.push(DesiredExtension {
+                    name: record.name.clone(),
+                    generation: record.generation,
+                    deleting: record.deleting,
+                    extension_type: doc.spec.extension_type.clone(),
+                    version: doc.spec.target_version.clone(),
+                    release_train: doc.spec.release_train.clone(),
+                    auto_upgrade_minor_version: doc.spec.auto_upgrade_minor_version,
+                    scope: rendered.scope.unwrap_or_default(),
+                    configuration_settings: doc.spec.configuration_settings.clone(),
+                    protected_settings: self.secret_group(
+                        partition,
+                        record,
+                        &doc,
+                        SecretGroup::ProtectedSettings,
+                        doc.spec.protected_setting_keys.iter().cloned().collect(),
+                    )?,
+                });
+            }
+            // Flux v1 configurations are kept for migration only; no agent applies them.
+            ResourceKind::SourceControlConfiguration => {}
         }
         Ok(())
     }
@@ -188,4 +197,9 @@ impl App {
             values,
         }))
     }
+}
+
+/// A cluster's version: 0 until its first change.
+fn version_of(record: &Option<ClusterRecord>) -> u64 {
+    record.as_ref().map_or(0, |c| c.version)
 }

@@ -11,7 +11,7 @@ use clusterconfig_model::error::{ArmError, codes};
 use clusterconfig_model::extension::ExtensionSpec;
 use clusterconfig_model::flux::FluxConfigSpec;
 use clusterconfig_model::ids::{ClusterId, ResourceName, ResourceType};
-use clusterconfig_store::{Change, Expect, Partition, ResourceKind, Write};
+use clusterconfig_store::{Change, ClusterRecord, Expect, Partition, ResourceKind, Write};
 
 use super::documents::{ExtensionStatusDoc, FluxStatus};
 use super::writes::Existing;
@@ -56,9 +56,12 @@ impl App {
                 repository_public_key: report.repository_public_key.clone(),
                 status_updated_at: Some(now),
             };
-            let extension_ready = self
-                .flux_extension(&partition)?
-                .is_some_and(|e| e.doc.provisioning_state == ProvisioningState::Succeeded);
+            // A configuration waiting for microsoft.flux completes only once it is installed; the extension
+            // is read (and decrypted) only for those.
+            let may_complete = !existing.doc.awaiting_extension
+                || self
+                    .flux_extension(&partition)?
+                    .is_some_and(|e| e.doc.provisioning_state == ProvisioningState::Succeeded);
             let outcome = self.apply_report(
                 target,
                 &partition,
@@ -68,7 +71,7 @@ impl App {
                 report.message.as_deref(),
                 "FluxConfigurationOperationFailed",
                 |doc| doc.status = status,
-                |doc| !doc.awaiting_extension || extension_ready,
+                |_| may_complete,
             )?;
             self.commit_report(cluster, outcome).await
         })
@@ -146,19 +149,17 @@ impl App {
     }
 
     /// Notes that the cluster's agent was heard from, at most once per `contact_write_interval`.
-    pub(super) async fn note_contact(&self, cluster: &ClusterId, partition: &Partition) {
+    pub(super) async fn note_contact(&self, cluster: &ClusterId, record: Option<&ClusterRecord>) {
         let now = self.now();
         let interval =
             Duration::from_std(self.settings.contact_write_interval).unwrap_or(Duration::minutes(5));
-        let last = partition.cluster.as_ref().and_then(|c| c.last_contact);
+        let last = record.and_then(|c| c.last_contact);
         if last.is_some_and(|last| now - last < interval) {
             return;
         }
-        let agent = partition.cluster.as_ref().and_then(|c| c.agent.clone());
-        let change = Change::new(cluster.key(), cluster.subscription_key(), now).with(Write::PutAgent {
-            agent,
-            last_contact: now,
-        });
+        // Only the time: the agent's facts stay as the store has them (a report may have just changed them).
+        let change =
+            Change::new(cluster.key(), cluster.subscription_key(), now).with(Write::Contact { at: now });
         if let Err(err) = self.store.commit(change).await {
             tracing::warn!(%cluster, error = %err, "could not record the agent's contact");
         }

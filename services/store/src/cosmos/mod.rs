@@ -492,7 +492,7 @@ impl Store for CosmosStore {
                 partition.secrets.sort_by(|a, b| {
                     (a.kind.as_str(), &a.name, &a.group).cmp(&(b.kind.as_str(), &b.name, &b.group))
                 });
-                partition.operations.sort_by_key(|o| o.id.to_string());
+                partition.operations.sort_by_key(|o| o.id);
                 return Ok(partition);
             }
         }
@@ -572,7 +572,7 @@ impl Store for CosmosStore {
             .iter()
             .map(OperationDoc::record)
             .collect::<Result<Vec<_>>>()?;
-        records.sort_by_key(|o| o.id.to_string());
+        records.sort_by_key(|o| o.id);
         records.truncate(limit);
         Ok(records)
     }

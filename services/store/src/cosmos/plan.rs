@@ -95,9 +95,13 @@ impl<'a> Planner<'a> {
             cluster.version += 1;
         }
         for write in &change.writes {
-            if let Write::PutAgent { agent, last_contact } = write {
-                cluster.agent = agent.clone();
-                cluster.last_contact = Some(to_millis(*last_contact));
+            match write {
+                Write::PutAgent { agent, last_contact } => {
+                    cluster.agent = agent.clone();
+                    cluster.last_contact = Some(to_millis(*last_contact));
+                }
+                Write::Contact { at } => cluster.last_contact = Some(to_millis(*at)),
+                _ => {}
             }
         }
         let mut planner = Planner {
@@ -178,7 +182,7 @@ impl<'a> Planner<'a> {
                 Ok(None)
             }
             // Applied to the anchor.
-            Write::PutAgent { .. } => Ok(None),
+            Write::PutAgent { .. } | Write::Contact { .. } => Ok(None),
         }
     }
 
