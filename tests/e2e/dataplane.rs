@@ -324,3 +324,53 @@ async fn cluster_facts_guard_writes() {
     );
     let _ = EXTENSION_VERSION;
 }
+
+/// An agent's failure message or status condition that echoes a protected value (as Flux and Helm errors can)
+/// reaches ARM readers with the value redacted, in clear or base64.
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_never_echo_protected_values() {
+    use base64::Engine as _;
+    const CANARY: &str = "CANARY-echoed-by-helm-7f3a";
+    let encoded = base64::engine::general_purpose::STANDARD.encode(CANARY);
+    let env = Env::start(ARC);
+    let agent = Agent::new(&env);
+    let mut body = git_config();
+    body["properties"]["gitRepository"]["httpsUser"] = json!("flux");
+    body["properties"]["configurationProtectedSettings"] = json!({"httpsKey": encoded});
+    let created = env.arm.put(&env.flux("echo"), &body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let operation = created.header("azure-asyncoperation").unwrap().to_owned();
+    agent
+        .report(
+            "extensions",
+            "flux",
+            json!({"generation": 1, "provisioningState": "Succeeded"}),
+        )
+        .await;
+    let failed = agent
+        .report(
+            "fluxConfigurations",
+            "echo",
+            json!({
+                "generation": 1,
+                "provisioningState": "Failed",
+                "message": format!("auth failed for https://flux:{CANARY}@example.com ({encoded})"),
+                "complianceState": "Non-Compliant",
+                "statuses": [{"name": "echo", "kind": "GitRepository", "complianceState": "Non-Compliant",
+                    "statusConditions": [{"type": "Ready", "status": "False", "message": format!("password {CANARY}")}]}]
+            }),
+        )
+        .await;
+    assert_eq!(failed.status, 200, "{}", failed.text);
+    let read = env.arm.get(&env.flux("echo")).await;
+    let status = env.arm.get(&operation).await;
+    for text in [&read.text, &status.text] {
+        assert!(!text.contains(CANARY) && !text.contains(&encoded), "{text}");
+    }
+    assert!(
+        status.text.contains("https://flux:<redacted>@example.com"),
+        "{}",
+        status.text
+    );
+    assert!(read.text.contains("password <redacted>"), "{}", read.text);
+}

@@ -18,14 +18,25 @@ pub const MANAGED_BY: &str = "clusterconfig-agent";
 pub const APPLIER: &str = "flux-applier";
 const DEFAULT_KNOWN_HOSTS: &str = include_str!("known_hosts");
 
-/// One object, ready to be written as `{file}`.
-#[derive(Debug, Clone, PartialEq)]
+/// One object, ready to be written as `{file}`. `Debug` leaves out the body: a Secret's holds values.
+#[derive(Clone, PartialEq)]
 pub struct Object {
     pub file: String,
     pub kind: String,
     pub name: String,
     pub namespace: Option<String>,
     pub body: Value,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object")
+            .field("file", &self.file)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Object {

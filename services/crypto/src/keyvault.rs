@@ -43,7 +43,7 @@ pub enum CredentialSource {
     ClientSecret {
         tenant_id: String,
         client_id: String,
-        secret: String,
+        secret: Secret,
     },
     /// The signed-in Azure CLI user.
     AzureCli,
@@ -85,8 +85,9 @@ pub fn credential(source: &CredentialSource) -> Result<Arc<dyn TokenCredential>,
             tenant_id,
             client_id,
             secret,
-        } => ClientSecretCredential::new(tenant_id, client_id.clone(), Secret::new(secret.clone()), None)
-            .map_err(error)?,
+        } => {
+            ClientSecretCredential::new(tenant_id, client_id.clone(), secret.clone(), None).map_err(error)?
+        }
         CredentialSource::AzureCli => AzureCliCredential::new(None).map_err(error)?,
         CredentialSource::DeveloperTools => DeveloperToolsCredential::new(None).map_err(error)?,
     };

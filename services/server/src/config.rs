@@ -238,7 +238,7 @@ impl Default for CosmosConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct PostgresConfig {
     /// e.g. `postgres://clusterconfig@db.example:5432/clusterconfig` (a password may come from PGPASSWORD).
-    pub url: Option<String>,
+    pub url: Option<Redacted>,
     pub max_connections: u32,
     pub min_connections: u32,
     #[serde(with = "humantime_serde")]

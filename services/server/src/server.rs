@@ -96,7 +96,7 @@ pub async fn open_store_with(config: &Config, migrate: bool) -> anyhow::Result<A
                 acquire_timeout: pg.acquire_timeout,
                 idle_timeout: pg.idle_timeout,
             };
-            let url = pg.url.as_deref().expect("checked with the configuration");
+            let url = &pg.url.as_ref().expect("checked with the configuration").0;
             let store = PostgresStore::connect(url, &settings, migrate)
                 .await
                 .context("cannot open the PostgreSQL store")?;
@@ -185,7 +185,8 @@ fn credential_source(
                 .clone()
                 .with_context(|| format!("{section}.client_id is needed for client_secret"))?,
             secret: std::env::var("AZURE_CLIENT_SECRET")
-                .context("the client_secret credential reads its secret from AZURE_CLIENT_SECRET")?,
+                .context("the client_secret credential reads its secret from AZURE_CLIENT_SECRET")?
+                .into(),
         },
         CredentialKind::AzureCli => CredentialSource::AzureCli,
         CredentialKind::DeveloperTools => CredentialSource::DeveloperTools,
@@ -404,7 +405,14 @@ pub fn store_description(config: &Config) -> String {
         StoreKind::Sqlite => format!("sqlite {}", absolute(config.sqlite_path()).display()),
         StoreKind::Postgres => format!(
             "postgres {}",
-            redact_password(config.store.postgres.url.as_deref().unwrap_or_default())
+            redact_password(
+                config
+                    .store
+                    .postgres
+                    .url
+                    .as_ref()
+                    .map_or("", |url| url.0.as_str())
+            )
         ),
         StoreKind::Cosmos => format!(
             "cosmos {} database {} container {}",
@@ -431,16 +439,53 @@ pub fn absolute(path: PathBuf) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
 }
 
-/// A database URL without its password, for banners and logs.
+/// A database URL without its password (`user:password@` or a `password=` parameter), for banners and logs.
 pub fn redact_password(url: &str) -> String {
-    match url.split_once("://") {
+    let (address, parameters) = url.split_once('?').map_or((url, None), |(a, p)| (a, Some(p)));
+    let address = match address.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
             Some((credentials, host)) => {
                 let user = credentials.split(':').next().unwrap_or_default();
                 format!("{scheme}://{user}@{host}")
             }
-            None => url.to_owned(),
+            None => address.to_owned(),
         },
-        None => url.to_owned(),
+        None => address.to_owned(),
+    };
+    match parameters {
+        Some(parameters) => {
+            let kept: Vec<&str> = parameters
+                .split('&')
+                .filter(|p| !p.to_ascii_lowercase().starts_with("password="))
+                .collect();
+            if kept.is_empty() {
+                address
+            } else {
+                format!("{address}?{}", kept.join("&"))
+            }
+        }
+        None => address,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn database_urls_lose_their_passwords() {
+        assert_eq!(
+            redact_password("postgres://app:s3cret@db:5432/cc"),
+            "postgres://app@db:5432/cc"
+        );
+        assert_eq!(
+            redact_password("postgres://app@db/cc?sslmode=require&password=s3cret"),
+            "postgres://app@db/cc?sslmode=require"
+        );
+        assert_eq!(
+            redact_password("postgres://db/cc?PASSWORD=s3cret"),
+            "postgres://db/cc"
+        );
+        assert_eq!(redact_password("postgres://db/cc"), "postgres://db/cc");
     }
 }

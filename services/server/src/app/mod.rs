@@ -36,7 +36,7 @@ pub use views::OperationView;
 pub use writes::{Preconditions, WriteOutcome};
 
 /// Lifetimes and limits the application enforces (from configuration).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub pending_timeout: Duration,
     pub secret_retention: Duration,
@@ -44,6 +44,18 @@ pub struct Settings {
     pub contact_write_interval: Duration,
     /// Key of the fingerprints that recognise repeated secret values (derived from the signing key).
     pub fingerprint_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("pending_timeout", &self.pending_timeout)
+            .field("secret_retention", &self.secret_retention)
+            .field("operation_retention", &self.operation_retention)
+            .field("contact_write_interval", &self.contact_write_interval)
+            .field("fingerprint_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Who is calling the ARM API, and what ARM says about the change.

@@ -2,6 +2,7 @@
 //! read-only status), and the cluster's facts. A report for an older generation never overwrites newer state.
 //! Whatever a report acknowledges, the cluster now holds: the service deletes the secret groups it carried.
 
+use base64::Engine as _;
 use chrono::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -36,6 +37,7 @@ impl App {
         let target = &target;
         self.with_retries("The Flux configuration", || async move {
             let partition = self.partition(cluster).await?;
+            let report = &self.scrubbed(&partition, ResourceKind::FluxConfiguration, target, report)?;
             let existing: Existing<FluxConfigSpec, FluxStatus> = self
                 .existing(&partition, ResourceKind::FluxConfiguration, target.name.key())?
                 .ok_or_else(|| target.not_found())?;
@@ -88,6 +90,7 @@ impl App {
         let target = &target;
         self.with_retries("The extension", || async move {
             let partition = self.partition(cluster).await?;
+            let report = &self.scrubbed(&partition, ResourceKind::Extension, target, report)?;
             let existing: Existing<ExtensionSpec, ExtensionStatusDoc> = self
                 .existing(&partition, ResourceKind::Extension, target.name.key())?
                 .ok_or_else(|| target.not_found())?;
@@ -133,6 +136,43 @@ impl App {
             self.commit_report(cluster, outcome).await
         })
         .await
+    }
+
+    /// The report with every value the resource holds in secret replaced by `<redacted>`, wherever it appears
+    /// (messages, statuses): Flux and Helm errors can echo a value, and a report becomes what ARM readers see.
+    /// Values are matched as stored and, when they are base64 text, decoded.
+    fn scrubbed<R: Serialize + DeserializeOwned + Clone>(
+        &self,
+        partition: &Partition,
+        kind: ResourceKind,
+        target: &Target,
+        report: &R,
+    ) -> Result<R, ArmError> {
+        let mut values = Vec::new();
+        for secret in partition
+            .secrets
+            .iter()
+            .filter(|s| s.kind == kind && s.name == target.name.key())
+        {
+            for value in self.codec.decode_secret(secret)?.0.into_values() {
+                if let Some(decoded) = base64::engine::general_purpose::STANDARD
+                    .decode(&value)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                {
+                    values.push(decoded);
+                }
+                values.push(value);
+            }
+        }
+        // Shorter values would turn ordinary words of a message into `<redacted>` and hide little.
+        values.retain(|v| v.len() >= MIN_REDACTED_LEN);
+        if values.is_empty() {
+            return Ok(report.clone());
+        }
+        let mut json = serde_json::to_value(report).expect("reports serialize");
+        redact_strings(&mut json, &values);
+        serde_json::from_value(json).map_err(|_| ArmError::invalid_content("The report could not be read."))
     }
 
     /// Records what the cluster's agent says about the cluster.
@@ -458,4 +498,22 @@ fn check_report(
         ));
     }
     Ok(state)
+}
+
+/// Secret values shorter than this are not searched for in reports.
+const MIN_REDACTED_LEN: usize = 4;
+
+fn redact_strings(value: &mut serde_json::Value, secrets: &[String]) {
+    match value {
+        serde_json::Value::String(text) => {
+            for secret in secrets {
+                if text.contains(secret.as_str()) {
+                    *text = text.replace(secret.as_str(), "<redacted>");
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| redact_strings(v, secrets)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| redact_strings(v, secrets)),
+        _ => {}
+    }
 }
