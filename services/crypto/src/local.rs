@@ -126,17 +126,6 @@ impl LocalKeyProvider {
         Ok(removed.into_iter().map(|k| k.version).collect())
     }
 
-    /// The versions the file holds, oldest first.
-    pub fn versions(&self) -> Vec<String> {
-        self.file
-            .read()
-            .expect("key file lock")
-            .keys
-            .iter()
-            .map(|k| k.version.clone())
-            .collect()
-    }
-
     fn find(&self, version: &str) -> Result<LocalKek, ProviderError> {
         if let Some(kek) = self
             .file

@@ -251,12 +251,14 @@ pub struct PostgresConfig {
 
 impl Default for PostgresConfig {
     fn default() -> Self {
+        // The pool's defaults are the store's own.
+        let pool = clusterconfig_store::postgres::PoolSettings::default();
         Self {
             url: None,
-            max_connections: 20,
-            min_connections: 1,
-            acquire_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(600),
+            max_connections: pool.max_connections,
+            min_connections: pool.min_connections,
+            acquire_timeout: pool.acquire_timeout,
+            idle_timeout: pool.idle_timeout,
             migrate_on_start: true,
         }
     }

@@ -6,7 +6,8 @@
 //! against every backend.
 
 pub mod change;
-pub mod conformance;
+#[cfg(test)]
+mod conformance;
 pub mod cosmos;
 pub mod error;
 pub mod postgres;

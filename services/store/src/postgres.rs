@@ -1,7 +1,8 @@
 //! PostgreSQL, for self-hosted deployments with several instances on one database.
 //!
-//! Writers of one cluster serialize on its row (`UPDATE clusters ... RETURNING version`); conditional writes
-//! re-check their etag after waiting, so no update is lost. Each version bump sends `NOTIFY` inside its
+//! Changes run at READ COMMITTED: a conditional write (`... WHERE etag = $n`) that meets a concurrent one waits
+//! for its row, then re-checks its etag against the committed row, and creations meet the primary keys; version
+//! bumps serialize on the cluster's row (`UPDATE clusters ... RETURNING version`). So no update is lost. Each version bump sends `NOTIFY` inside its
 //! transaction, delivered only if it commits: every instance's listener wakes its own long-polls. If the
 //! listener's connection drops, notifications may be lost, so the feed says `Resync` and waiters look again.
 
@@ -66,16 +67,11 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
-    pub async fn migrate_pool(pool: &PgPool) -> Result<()> {
+    async fn migrate_pool(pool: &PgPool) -> Result<()> {
         MIGRATOR
             .run(pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migrations: {e}")))
-    }
-
-    /// Applies pending migrations (`clusterconfig migrate`).
-    pub async fn migrate(&self) -> Result<()> {
-        Self::migrate_pool(&self.pool).await
     }
 
     fn read_pool(&self) -> &PgPool {
@@ -93,7 +89,7 @@ impl PostgresStore {
             .await?)
     }
 
-    async fn write_tx(&self, _cluster: &str) -> Result<sqlx::Transaction<'static, Db>> {
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, Db>> {
         Ok(self.pool.begin().await?)
     }
 

@@ -40,6 +40,11 @@ impl ResourceKind {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
+
+    /// A kind as a backend stored it: anything else is a corrupt record.
+    pub fn from_stored(text: &str) -> Result<Self, crate::StoreError> {
+        Self::parse(text).ok_or_else(|| crate::StoreError::Corrupt(format!("unknown resource kind '{text}'")))
+    }
 }
 
 /// A cluster's own record: its version counter and what its agent last reported.

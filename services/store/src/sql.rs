@@ -1,7 +1,7 @@
 //! The SQL backends (SQLite and PostgreSQL) share their statements and row mapping: both accept `$N` parameters,
 //! `ON CONFLICT` and `RETURNING`. `sql_store!` writes the `Store` implementation for one sqlx database type; the
-//! backend supplies three hooks: `write_tx` (a transaction that serializes writers of a cluster), `read_tx`
-//! (a consistent snapshot) and `signal` (announce a new version to other instances, inside the transaction).
+//! backend supplies three hooks: `write_tx` (a transaction for a change: SQLite's takes the single write lock,
+//! PostgreSQL's relies on row locks and conditional statements), `read_tx` (a consistent snapshot) and `signal` (announce a new version to other instances, inside the transaction).
 
 /// Maps a row of `resources` (or `operations`, ...) to its record. Shared by both backends.
 macro_rules! sql_rows {
@@ -12,8 +12,7 @@ macro_rules! sql_rows {
             let kind: String = row.try_get("kind")?;
             Ok($crate::ResourceRecord {
                 cluster: row.try_get("cluster")?,
-                kind: $crate::ResourceKind::parse(&kind)
-                    .ok_or_else(|| $crate::StoreError::Corrupt(format!("unknown resource kind '{kind}'")))?,
+                kind: $crate::ResourceKind::from_stored(&kind)?,
                 name: row.try_get("name")?,
                 generation: row.try_get::<i64, _>("generation")? as u64,
                 state: row.try_get("state")?,
@@ -29,8 +28,7 @@ macro_rules! sql_rows {
             let kind: String = row.try_get("kind")?;
             Ok($crate::SecretRecord {
                 cluster: row.try_get("cluster")?,
-                kind: $crate::ResourceKind::parse(&kind)
-                    .ok_or_else(|| $crate::StoreError::Corrupt(format!("unknown resource kind '{kind}'")))?,
+                kind: $crate::ResourceKind::from_stored(&kind)?,
                 name: row.try_get("name")?,
                 group: row.try_get("grp")?,
                 generation: row.try_get::<i64, _>("generation")? as u64,
@@ -47,8 +45,7 @@ macro_rules! sql_rows {
                 id: id
                     .parse()
                     .map_err(|_| $crate::StoreError::Corrupt(format!("operation id '{id}'")))?,
-                kind: $crate::ResourceKind::parse(&kind)
-                    .ok_or_else(|| $crate::StoreError::Corrupt(format!("unknown resource kind '{kind}'")))?,
+                kind: $crate::ResourceKind::from_stored(&kind)?,
                 name: row.try_get("name")?,
                 action: row.try_get("action")?,
                 generation: row.try_get::<i64, _>("generation")? as u64,
@@ -212,7 +209,7 @@ macro_rules! sql_store {
             }
 
             async fn commit(&self, change: $crate::Change) -> $crate::Result<$crate::Committed> {
-                let mut tx = self.write_tx(&change.cluster).await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "INSERT INTO clusters (cluster, subscription, version, created_at) VALUES ($1, $2, 0, $3)
                      ON CONFLICT (cluster) DO NOTHING",
@@ -279,8 +276,7 @@ macro_rules! sql_store {
                         let kind: String = row.try_get("kind")?;
                         Ok($crate::SecretKey {
                             cluster: row.try_get("cluster")?,
-                            kind: $crate::ResourceKind::parse(&kind)
-                                .ok_or_else(|| $crate::StoreError::Corrupt(format!("unknown resource kind '{kind}'")))?,
+                            kind: $crate::ResourceKind::from_stored(&kind)?,
                             name: row.try_get("name")?,
                             group: row.try_get("grp")?,
                         })
@@ -361,7 +357,7 @@ macro_rules! sql_store {
             }
 
             async fn purge_cluster(&self, cluster: &str) -> $crate::Result<()> {
-                let mut tx = self.write_tx(cluster).await?;
+                let mut tx = self.write_tx().await?;
                 for statement in [
                     "DELETE FROM secrets WHERE cluster = $1",
                     "DELETE FROM operations WHERE cluster = $1",

@@ -63,7 +63,7 @@ impl SqliteStore {
         Ok(self.read.begin().await?)
     }
 
-    async fn write_tx(&self, _cluster: &str) -> Result<sqlx::Transaction<'static, Db>> {
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, Db>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 

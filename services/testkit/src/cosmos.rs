@@ -155,19 +155,12 @@ impl Drop for TestCosmos {
         // The shared emulator keeps everything in memory until the run ends: drop the database now. The
         // emulator does not check authorization, so a bare DELETE does it.
         let url = format!("{}dbs/{}", self.endpoint, self.database);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let _ = reqwest::Client::new()
-                    .delete(url)
-                    .timeout(Duration::from_secs(5))
-                    .send()
-                    .await;
-            });
-        })
-        .join();
+        crate::block_on(async move {
+            let _ = reqwest::Client::new()
+                .delete(url)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+        });
     }
 }

@@ -24,3 +24,17 @@ pub fn cluster_id(provider_and_type: &str) -> String {
 
 pub const AKS: &str = "Microsoft.ContainerService/managedClusters";
 pub const ARC: &str = "Microsoft.Kubernetes/connectedClusters";
+
+/// Runs a future to completion from synchronous code (a constructor, a `Drop`), also inside a test's runtime:
+/// on a thread of its own, with a short-lived runtime.
+pub(crate) fn block_on<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    })
+    .join()
+    .expect("no panic")
+}

@@ -181,10 +181,6 @@ impl ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().ok().flatten().is_none()
-    }
 }
 
 impl Drop for ServerProcess {

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::block_on;
 use crate::cosmos::TestCosmos;
 use crate::postgres::TestDatabase;
 
@@ -47,11 +48,6 @@ impl TestStore {
         }
     }
 
-    /// Shared by several instances (SQLite is one file for one process).
-    pub fn is_shared(&self) -> bool {
-        !matches!(self, TestStore::Sqlite)
-    }
-
     /// The server's configuration for this store.
     pub fn server_env(&self) -> Vec<(String, String)> {
         match self {
@@ -85,19 +81,6 @@ impl TestStore {
             }
         }
     }
-}
-
-/// Runs a future to completion from synchronous code, also inside a test's runtime.
-fn block_on<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> T {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(future)
-    })
-    .join()
-    .expect("no panic")
 }
 
 async fn postgres_contents(url: String) -> Vec<(String, Vec<u8>)> {

@@ -226,10 +226,6 @@ pub(super) fn ttl_until(at: DateTime<Utc>) -> i64 {
         .clamp(1, i64::from(i32::MAX))
 }
 
-fn kind_of(text: &str) -> Result<ResourceKind, StoreError> {
-    ResourceKind::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown resource kind '{text}'")))
-}
-
 fn bytes_of(text: &str, what: &str) -> Result<Vec<u8>, StoreError> {
     STANDARD
         .decode(text)
@@ -285,7 +281,7 @@ impl ResourceDoc {
     pub(super) fn record(&self) -> Result<ResourceRecord, StoreError> {
         Ok(ResourceRecord {
             cluster: self.cluster.clone(),
-            kind: kind_of(&self.kind)?,
+            kind: ResourceKind::from_stored(&self.kind)?,
             name: self.name.clone(),
             generation: self.generation,
             state: self.state.clone(),
@@ -318,7 +314,7 @@ impl SecretDoc {
     pub(super) fn record(&self) -> Result<SecretRecord, StoreError> {
         Ok(SecretRecord {
             cluster: self.cluster.clone(),
-            kind: kind_of(&self.kind)?,
+            kind: ResourceKind::from_stored(&self.kind)?,
             name: self.name.clone(),
             group: self.group.clone(),
             generation: self.generation,
@@ -330,7 +326,7 @@ impl SecretDoc {
     pub(super) fn key(&self) -> Result<SecretKey, StoreError> {
         Ok(SecretKey {
             cluster: self.cluster.clone(),
-            kind: kind_of(&self.kind)?,
+            kind: ResourceKind::from_stored(&self.kind)?,
             name: self.name.clone(),
             group: self.group.clone(),
         })
@@ -349,7 +345,7 @@ impl OperationDoc {
             action: record.action.clone(),
             generation: record.generation,
             status: record.status.clone(),
-            running: record.ended_at.is_none(),
+            running: record.is_running(),
             started_at: to_millis(record.started_at),
             ended_at: record.ended_at.map(to_millis),
             deadline: to_millis(record.deadline),
@@ -371,7 +367,7 @@ impl OperationDoc {
                 .operation_id
                 .parse()
                 .map_err(|_| StoreError::Corrupt(format!("operation id '{}'", self.operation_id)))?,
-            kind: kind_of(&self.kind)?,
+            kind: ResourceKind::from_stored(&self.kind)?,
             name: self.name.clone(),
             action: self.action.clone(),
             generation: self.generation,

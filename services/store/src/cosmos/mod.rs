@@ -86,10 +86,6 @@ impl std::fmt::Debug for CosmosAuth {
     }
 }
 
-/// The well-known key of the Cosmos DB emulators (public; it protects nothing).
-pub const EMULATOR_KEY: &str =
-    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
-
 pub struct CosmosStore {
     container: ContainerClient,
     timeout: Duration,
@@ -175,23 +171,19 @@ impl CosmosStore {
         }
     }
 
-    async fn read<T: DeserializeOwned>(&self, pk: &str, id: &str) -> Result<Option<T>> {
+    async fn read_doc(&self, pk: &str, id: &str) -> Result<Option<Doc>> {
         match self
             .call("a read", self.container.read_item(pk.to_owned(), id, None))
             .await?
         {
             Outcome::Done(response) => Ok(Some(
                 response
-                    .into_model::<T>()
+                    .into_model::<Doc>()
                     .map_err(|e| StoreError::Corrupt(format!("item '{id}': {e}")))?,
             )),
             Outcome::NotFound => Ok(None),
             _ => Err(StoreError::Backend(format!("unexpected status reading '{id}'"))),
         }
-    }
-
-    async fn read_doc(&self, pk: &str, id: &str) -> Result<Option<Doc>> {
-        self.read(pk, id).await
     }
 
     /// Every item a query returns, page by page, each page within the deadline.
@@ -248,27 +240,6 @@ impl CosmosStore {
         }
     }
 
-    async fn query_partition<T: DeserializeOwned + Send + 'static>(
-        &self,
-        pk: &str,
-        sql: &str,
-    ) -> Result<Vec<T>> {
-        Ok(self.query_partition_pages(pk, sql).await?.0)
-    }
-
-    async fn query_partition_pages<T: DeserializeOwned + Send + 'static>(
-        &self,
-        pk: &str,
-        sql: &str,
-    ) -> Result<(Vec<T>, usize)> {
-        // The partition is named in the SQL as well as in the scope: some emulators ignore the scope.
-        let query = Query::from(sql.to_owned())
-            .with_parameter("@pk", pk)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.query_pages(query, FeedScope::partition(pk.to_owned()), None)
-            .await
-    }
-
     /// Reads the cluster's item and every item the change depends on, in one query of the partition at the
     /// latest committed version. Its first page comes from one replica and holds the anchor (ids sort `cluster`
     /// first); later pages are at least as new (session consistency), and the anchor's If-Match refuses the
@@ -278,17 +249,17 @@ impl CosmosStore {
         ids.extend(change.writes.iter().filter_map(plan::read_before));
         ids.sort();
         ids.dedup();
-        let query =
-            Query::from("SELECT * FROM c WHERE c.pk = @pk AND ARRAY_CONTAINS(@ids, c.id) ORDER BY c.id")
-                .with_parameter("@pk", change.cluster.as_str())
-                .and_then(|q| q.with_parameter("@ids", &ids))
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let (query, scope) = partition_query(
+            &change.cluster,
+            "SELECT * FROM c WHERE c.pk = @pk AND ARRAY_CONTAINS(@ids, c.id) ORDER BY c.id",
+        )?;
+        let query = query
+            .with_parameter("@ids", &ids)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let latest = OperationOptionsBuilder::new()
             .with_read_consistency_strategy(ReadConsistencyStrategy::LatestCommitted)
             .build();
-        let (docs, _) = self
-            .query_pages(query, FeedScope::partition(change.cluster.clone()), Some(latest))
-            .await?;
+        let (docs, _) = self.query_pages(query, scope, Some(latest)).await?;
         // Emulators may ignore the partition scope: keep only this partition's items.
         Ok(docs
             .into_iter()
@@ -353,6 +324,14 @@ impl CosmosStore {
             Outcome::Done(_)
         ))
     }
+}
+
+/// A query of one partition, named in the SQL as well as in the scope: some emulators ignore the scope.
+fn partition_query(pk: &str, sql: &str) -> Result<(Query, FeedScope)> {
+    let query = Query::from(sql.to_owned())
+        .with_parameter("@pk", pk)
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok((query, FeedScope::partition(pk.to_owned())))
 }
 
 /// A failed call as the caller should see it: `Unavailable` (retry later) when Cosmos DB is out of reach,
@@ -458,13 +437,11 @@ impl Store for CosmosStore {
         // at least as new as earlier ones (session consistency). Ids sort the cluster's item first; a partition
         // that needed several pages is read again if that item changed after the first page.
         for _ in 0..5 {
-            let (docs, pages): (Vec<Doc>, usize) = self
-                .query_partition_pages(
-                    cluster,
-                    "SELECT * FROM c WHERE c.pk = @pk AND (c.doc != 'operation' OR c.running = true) \
-                     ORDER BY c.id",
-                )
-                .await?;
+            let (query, scope) = partition_query(
+                cluster,
+                "SELECT * FROM c WHERE c.pk = @pk AND (c.doc != 'operation' OR c.running = true) ORDER BY c.id",
+            )?;
+            let (docs, pages): (Vec<Doc>, usize) = self.query_pages(query, scope, None).await?;
             let mut partition = Partition::default();
             // Every change replaces the cluster item, so its Cosmos DB etag says whether anything changed.
             let mut seen = None;
@@ -481,7 +458,7 @@ impl Store for CosmosStore {
                 }
             }
             let consistent = pages <= 1
-                || match self.read::<Doc>(cluster, CLUSTER_ID).await? {
+                || match self.read_doc(cluster, CLUSTER_ID).await? {
                     Some(Doc::Cluster(now)) => now.cosmos_etag == seen,
                     _ => seen.is_none(),
                 };
@@ -714,9 +691,8 @@ impl Store for CosmosStore {
     async fn purge_cluster(&self, cluster: &str) -> Result<()> {
         // The cluster's item goes last, so that a purge cut short is finished by the next one.
         for _ in 0..10 {
-            let docs: Vec<Doc> = self
-                .query_partition(cluster, "SELECT * FROM c WHERE c.pk = @pk")
-                .await?;
+            let (query, scope) = partition_query(cluster, "SELECT * FROM c WHERE c.pk = @pk")?;
+            let docs: Vec<Doc> = self.query(query, scope).await?;
             if docs.is_empty() {
                 return Ok(());
             }
@@ -743,12 +719,11 @@ impl Store for CosmosStore {
     }
 
     async fn data_keys(&self) -> Result<Vec<DataKeyRecord>> {
-        let docs: Vec<DataKeyDoc> = self
-            .query_partition(
-                DATA_KEYS_PK,
-                "SELECT * FROM c WHERE c.pk = @pk AND c.doc = 'data_key'",
-            )
-            .await?;
+        let (query, scope) = partition_query(
+            DATA_KEYS_PK,
+            "SELECT * FROM c WHERE c.pk = @pk AND c.doc = 'data_key'",
+        )?;
+        let docs: Vec<DataKeyDoc> = self.query(query, scope).await?;
         let mut keys = docs.iter().map(DataKeyDoc::record).collect::<Result<Vec<_>>>()?;
         keys.sort_by_key(|k| k.id);
         Ok(keys)

@@ -27,7 +27,7 @@ fn settings(endpoint: &str, database: &str) -> CosmosSettings {
         endpoint: endpoint.to_owned(),
         database: database.to_owned(),
         container: "clusterconfig".into(),
-        auth: CosmosAuth::Key(EMULATOR_KEY.into()),
+        auth: CosmosAuth::Key(clusterconfig_testkit::cosmos::KEY.into()),
         create_if_missing: true,
         emulator: true,
         region: None,
@@ -63,7 +63,7 @@ async fn in_memory_with(rules: Vec<Arc<FaultInjectionRule>>, settings: CosmosSet
     let runtime = CosmosRuntimeBuilder::from(runtime).build().await.unwrap();
     let account = AccountReference::with_authentication_key(
         IN_MEMORY_URL.parse::<AccountEndpoint>().unwrap(),
-        Secret::new(EMULATOR_KEY),
+        Secret::new(clusterconfig_testkit::cosmos::KEY),
     );
     let client = CosmosClientBuilder::new()
         .with_runtime(runtime)
