@@ -9,20 +9,18 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use clusterconfig_model::dataplane::{
-    AgentFacts, DesiredFluxConfiguration, DesiredSecretGroup, DesiredState, ExtensionStatusReport,
-    FluxStatusReport, ReportedState,
+    AgentFacts, DesiredExtension, DesiredFluxConfiguration, DesiredSecretGroup, DesiredState,
+    ExtensionStatusReport, FluxStatusReport, ReportedState,
 };
 use clusterconfig_model::extension::{ExtensionStatus, LevelType};
 use clusterconfig_model::flux::wire::{FluxComplianceState, ObjectStatus, ObjectStatusCondition};
-use clusterconfig_model::ids::ClusterId;
 
 use crate::backoff::Backoff;
 use crate::client::{DataPlane, Reported};
 use crate::render::{self, Object, Secrets};
-use crate::state::{AgentState, SecretCopy};
+use crate::state::{AgentState, SecretCopy, write_private};
 
 pub struct Settings {
-    pub cluster: ClusterId,
     pub render_dir: Option<PathBuf>,
     pub state_dir: PathBuf,
     pub simulate: bool,
@@ -41,6 +39,37 @@ struct Applied {
     state: ReportedState,
     message: Option<String>,
     objects: Vec<Object>,
+}
+
+impl Applied {
+    /// A resource being deleted: its objects leave the cluster.
+    fn removed() -> Self {
+        Applied {
+            state: ReportedState::Removed,
+            message: None,
+            objects: vec![],
+        }
+    }
+
+    /// A resource's objects, applied; failed if secret values it needs are missing.
+    fn rendered(objects: Vec<Object>, missing: Option<String>) -> Self {
+        let state = if missing.is_some() {
+            ReportedState::Failed
+        } else {
+            ReportedState::Succeeded
+        };
+        Applied {
+            state,
+            message: missing,
+            objects,
+        }
+    }
+}
+
+/// The resource a report is for.
+enum Subject<'a> {
+    Extension(&'a DesiredExtension),
+    Flux(&'a DesiredFluxConfiguration),
 }
 
 impl Agent {
@@ -106,45 +135,26 @@ impl Agent {
     pub async fn apply(&mut self, desired: &DesiredState) -> anyhow::Result<()> {
         let multi_tenancy = render::multi_tenancy(desired);
         let mut objects: BTreeMap<String, Vec<Object>> = BTreeMap::new();
-        let mut reports: Vec<(String, Applied, u64, bool)> = Vec::new();
+        let mut reports: Vec<(String, Applied, Subject)> = Vec::new();
 
         for extension in &desired.extensions {
             let key = format!("extension/{}", extension.name);
             let copy = self.update_secrets(&key, extension.protected_settings.as_ref());
             let applied = if extension.deleting {
-                Applied {
-                    state: ReportedState::Removed,
-                    message: None,
-                    objects: vec![],
-                }
+                Applied::removed()
             } else {
-                let objects = render::extension(extension, &copy.protected_settings.0.values);
-                match copy.missing {
-                    Some(message) => Applied {
-                        state: ReportedState::Failed,
-                        message: Some(message),
-                        objects,
-                    },
-                    None => Applied {
-                        state: ReportedState::Succeeded,
-                        message: None,
-                        objects,
-                    },
-                }
+                let objects = render::extension(extension, &copy.protected_settings.values);
+                Applied::rendered(objects, copy.missing)
             };
             objects.insert(key.clone(), applied.objects.clone());
-            reports.push((key, applied, extension.generation, false));
+            reports.push((key, applied, Subject::Extension(extension)));
         }
         for config in &desired.flux_configurations {
             let key = format!("flux/{}", config.name);
             let copy = self.update_flux_secrets(&key, config);
             let applied = if config.deleting {
                 self.state.ssh_keys.remove(&config.name);
-                Applied {
-                    state: ReportedState::Removed,
-                    message: None,
-                    objects: vec![],
-                }
+                Applied::removed()
             } else {
                 if render::needs_generated_key(config) && !self.state.ssh_keys.contains_key(&config.name) {
                     self.state.ssh_keys.insert(
@@ -153,26 +163,15 @@ impl Agent {
                     );
                 }
                 let secrets = Secrets {
-                    protected_settings: copy.protected_settings.0.values.clone(),
-                    source_credentials: copy.source_credentials.0.values.clone(),
+                    protected_settings: copy.protected_settings.values.clone(),
+                    source_credentials: copy.source_credentials.values.clone(),
                     ssh_key: self.state.ssh_keys.get(&config.name),
                 };
                 let objects = render::flux_configuration(config, &secrets, multi_tenancy);
-                match copy.missing {
-                    Some(message) => Applied {
-                        state: ReportedState::Failed,
-                        message: Some(message),
-                        objects,
-                    },
-                    None => Applied {
-                        state: ReportedState::Succeeded,
-                        message: None,
-                        objects,
-                    },
-                }
+                Applied::rendered(objects, copy.missing)
             };
             objects.insert(key.clone(), applied.objects.clone());
-            reports.push((key, applied, config.generation, true));
+            reports.push((key, applied, Subject::Flux(config)));
         }
 
         // Resources the service cannot read right now keep what they have in the cluster.
@@ -199,51 +198,47 @@ impl Agent {
         self.state.version = Some(desired.version);
         self.state.save(&self.settings.state_dir)?;
 
-        for (key, applied, generation, is_flux) in reports {
+        for (key, applied, subject) in reports {
+            let generation = match subject {
+                Subject::Extension(extension) => extension.generation,
+                Subject::Flux(config) => config.generation,
+            };
             if self.state.reported.get(&key) == Some(&generation) {
                 continue;
             }
-            let name = key.split_once('/').map(|(_, n)| n).unwrap_or_default().to_owned();
-            let outcome = if is_flux {
-                let config = desired
-                    .flux_configurations
-                    .iter()
-                    .find(|c| c.name == name)
-                    .expect("reported from the list");
-                let report = self.flux_report(config, &applied);
-                self.client.report_flux(&name, &report).await?
-            } else {
-                let extension = desired
-                    .extensions
-                    .iter()
-                    .find(|e| e.name == name)
-                    .expect("reported from the list");
-                let report = ExtensionStatusReport {
-                    generation,
-                    provisioning_state: Some(applied.state),
-                    message: applied.message.clone(),
-                    installed_version: (applied.state == ReportedState::Succeeded)
-                        .then(|| extension.version.clone()),
-                    statuses: Some(vec![ExtensionStatus {
-                        code: Some(format!("{:?}", applied.state)),
-                        display_status: Some(self.mode().to_owned()),
-                        level: Some(if applied.state == ReportedState::Failed {
-                            LevelType::Error
-                        } else {
-                            LevelType::Information
-                        }),
-                        message: Some(applied.message.clone().unwrap_or_else(|| {
-                            format!(
-                                "{} {} by {}",
-                                extension.extension_type,
-                                extension.version,
-                                self.mode()
-                            )
-                        })),
-                        time: Some(chrono::Utc::now().to_rfc3339()),
-                    }]),
-                };
-                self.client.report_extension(&name, &report).await?
+            let outcome = match subject {
+                Subject::Flux(config) => {
+                    let report = self.flux_report(config, &applied);
+                    self.client.report_flux(&config.name, &report).await?
+                }
+                Subject::Extension(extension) => {
+                    let report = ExtensionStatusReport {
+                        generation,
+                        provisioning_state: Some(applied.state),
+                        message: applied.message.clone(),
+                        installed_version: (applied.state == ReportedState::Succeeded)
+                            .then(|| extension.version.clone()),
+                        statuses: Some(vec![ExtensionStatus {
+                            code: Some(format!("{:?}", applied.state)),
+                            display_status: Some(self.mode().to_owned()),
+                            level: Some(if applied.state == ReportedState::Failed {
+                                LevelType::Error
+                            } else {
+                                LevelType::Information
+                            }),
+                            message: Some(applied.message.clone().unwrap_or_else(|| {
+                                format!(
+                                    "{} {} by {}",
+                                    extension.extension_type,
+                                    extension.version,
+                                    self.mode()
+                                )
+                            })),
+                            time: Some(chrono::Utc::now().to_rfc3339()),
+                        }]),
+                    };
+                    self.client.report_extension(&extension.name, &report).await?
+                }
             };
             tracing::info!(resource = %key, generation, state = applied.state.as_str(), outcome = ?outcome, "reported");
             match outcome {
@@ -378,8 +373,8 @@ impl Agent {
     fn update_secrets(&mut self, key: &str, protected: Option<&DesiredSecretGroup>) -> Copies {
         let (copy, missing) = self.update_group(&format!("{key}/configurationProtectedSettings"), protected);
         Copies {
-            protected_settings: Held(copy),
-            source_credentials: Held(SecretCopy::default()),
+            protected_settings: copy,
+            source_credentials: SecretCopy::default(),
             missing,
         }
     }
@@ -394,8 +389,8 @@ impl Agent {
             config.source_credentials.as_ref(),
         );
         Copies {
-            protected_settings: Held(protected),
-            source_credentials: Held(source),
+            protected_settings: protected,
+            source_credentials: source,
             missing: missing_protected.or(missing_source),
         }
     }
@@ -425,7 +420,7 @@ impl Agent {
             let path = dir.join(&file);
             let yaml = object.yaml();
             if std::fs::read_to_string(&path).ok().as_deref() != Some(yaml.as_str()) {
-                write_private(&path, &yaml)?;
+                write_private(&path, yaml.as_bytes())?;
             }
         }
         let wanted: BTreeSet<&String> = rendered.values().flatten().collect();
@@ -471,12 +466,10 @@ impl Agent {
     }
 }
 
-/// A secret group as the cluster holds it.
-struct Held(SecretCopy);
-
+/// The cluster's copies of a resource's secret groups.
 struct Copies {
-    protected_settings: Held,
-    source_credentials: Held,
+    protected_settings: SecretCopy,
+    source_credentials: SecretCopy,
     /// Why a group could not be brought up to date.
     missing: Option<String>,
 }
@@ -506,22 +499,4 @@ fn simulated_revision(config: &DesiredFluxConfiguration) -> String {
         })
         .unwrap_or_else(|| "main".into());
     format!("{reference}@sha1:{hex}")
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let temporary = path.with_extension("yaml.tmp");
-    let _ = std::fs::remove_file(&temporary);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&temporary)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    Ok(())
 }

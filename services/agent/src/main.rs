@@ -69,7 +69,6 @@ async fn main() -> anyhow::Result<()> {
         .to_owned()
     });
     let settings = Settings {
-        cluster: cluster.clone(),
         render_dir: cli.render_dir,
         state_dir: cli.state_dir,
         simulate: cli.simulate,

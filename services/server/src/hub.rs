@@ -73,6 +73,7 @@ impl ChangeHub {
     }
 
     /// How many clusters have someone waiting (for metrics and tests).
+    #[cfg(test)]
     pub fn clusters_waited_on(&self) -> usize {
         self.waiters.lock().expect("hub lock").len()
     }
@@ -106,6 +107,7 @@ impl Subscription {
     }
 
     /// Resolves once a version above `version` is published.
+    #[cfg(test)]
     pub async fn newer_than(&mut self, version: u64) {
         while self.wait_beyond(version).await != Woken::Newer {}
     }

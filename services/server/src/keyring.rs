@@ -66,10 +66,6 @@ impl Keyring {
         Ok(ring)
     }
 
-    pub fn provider(&self) -> &Arc<dyn KeyProvider> {
-        &self.provider
-    }
-
     async fn ensure_a_key(&self) -> anyhow::Result<()> {
         loop {
             let keys = self.store.data_keys().await?;

@@ -7,12 +7,12 @@ use std::time::Duration;
 use clusterconfig_model::dataplane::{
     DesiredExtension, DesiredFluxConfiguration, DesiredSecretGroup, DesiredState, UnreadableResource,
 };
-use clusterconfig_model::error::{ArmError, codes};
+use clusterconfig_model::error::ArmError;
 use clusterconfig_model::ids::ClusterId;
 use clusterconfig_model::secrets::{SecretGroup, SecretMap};
 use clusterconfig_store::{ClusterRecord, Partition, ResourceKind, ResourceRecord};
 
-use super::documents::{Document, ExtensionDocument, FluxDocument};
+use super::documents::{Document, ExtensionDocument, FluxDocument, is_unreadable};
 use super::{App, store_error};
 use crate::hub::Woken;
 
@@ -94,7 +94,7 @@ impl App {
         for record in &partition.resources {
             // A damaged record is listed as unreadable; the rest of the cluster's state still flows.
             if let Err(err) = self.add_desired(partition, record, &mut state) {
-                if err.code != codes::STORED_RESOURCE_UNREADABLE {
+                if !is_unreadable(&err) {
                     return Err(err);
                 }
                 let kind = if record.kind == ResourceKind::Extension {

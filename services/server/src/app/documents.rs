@@ -105,10 +105,6 @@ impl Codec {
         Self { keyring }
     }
 
-    pub fn keyring(&self) -> &Arc<Keyring> {
-        &self.keyring
-    }
-
     /// Makes sure the data keys that sealed these bodies are at hand (keys made by another instance, or aged out).
     pub async fn prepare<'a>(&self, bodies: impl IntoIterator<Item = &'a [u8]>) -> Result<(), ArmError> {
         let ids: BTreeSet<_> = bodies
@@ -227,6 +223,11 @@ fn key_error(err: KeyError, record: Option<String>) -> ArmError {
             unreadable()
         }
     }
+}
+
+/// Whether an error is a damaged record's: it fails that record alone, never the rules about the others.
+pub fn is_unreadable(err: &ArmError) -> bool {
+    err.code == codes::STORED_RESOURCE_UNREADABLE
 }
 
 pub fn unreadable() -> ArmError {

@@ -121,24 +121,10 @@ impl App {
         &self,
         partition: &Partition,
     ) -> Result<Option<ExtensionExisting>, ArmError> {
-        for record in partition
-            .resources
-            .iter()
-            .filter(|r| r.kind == ResourceKind::Extension)
-        {
-            match self.existing::<ExtensionSpec, ExtensionStatusDoc>(
-                partition,
-                ResourceKind::Extension,
-                &record.name,
-            ) {
-                Ok(Some(existing)) if existing.doc.spec.is_flux() => return Ok(Some(existing)),
-                Ok(_) => {}
-                // A damaged extension record is not taken for microsoft.flux (it is logged where it failed).
-                Err(err) if err.code == codes::STORED_RESOURCE_UNREADABLE => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(None)
+        Ok(self
+            .readable::<ExtensionSpec, ExtensionStatusDoc>(partition, ResourceKind::Extension)?
+            .into_iter()
+            .find(|existing| existing.doc.spec.is_flux()))
     }
 
     /// Installing `microsoft.flux` is refused while Flux v1 configurations remain on the cluster.

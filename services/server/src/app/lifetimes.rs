@@ -11,6 +11,8 @@ use super::{App, Attempt, Target, store_error, type_of};
 
 /// How many records one run of a sweep handles.
 const SWEEP_BATCH: usize = 500;
+/// Finished operations are removed in larger runs: each is one small delete, with no decision to make.
+const OPERATION_SWEEP_BATCH: usize = 10_000;
 
 impl App {
     /// Deletes expired secret groups; returns how many.
@@ -35,6 +37,14 @@ impl App {
             }
         }
         Ok(deleted)
+    }
+
+    /// Removes finished operation records whose retention ended; returns how many.
+    pub async fn remove_expired_operations(&self) -> Result<u64, ArmError> {
+        self.store
+            .delete_expired_operations(self.now(), OPERATION_SWEEP_BATCH)
+            .await
+            .map_err(store_error)
     }
 
     /// Fails the operations whose deadline passed; returns how many.

@@ -183,14 +183,6 @@ impl App {
         &self.hub
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
-    }
-
     /// A cluster's partition, with the data keys its records need at hand.
     async fn partition(&self, cluster: &ClusterId) -> Result<Partition, ArmError> {
         let partition = self.store.partition(&cluster.key()).await.map_err(store_error)?;

@@ -366,14 +366,9 @@ impl App {
         message: Option<&str>,
         change: &mut Change,
     ) -> Result<(), ArmError> {
-        for record in partition
-            .resources
-            .iter()
-            .filter(|r| r.kind == ResourceKind::FluxConfiguration)
+        for existing in
+            self.readable::<FluxConfigSpec, FluxStatus>(partition, ResourceKind::FluxConfiguration)?
         {
-            let existing: Existing<FluxConfigSpec, FluxStatus> = self
-                .existing(partition, ResourceKind::FluxConfiguration, &record.name)?
-                .expect("listed in the partition");
             let Existing {
                 record,
                 mut doc,

@@ -8,12 +8,13 @@
 use serde_json::Value;
 
 use clusterconfig_model::arm::ProvisioningState;
-use clusterconfig_model::catalog::FLUX_EXTENSION_TYPE;
 use clusterconfig_model::error::{ArmError, ErrorDetail, codes};
+use clusterconfig_model::extension::ExtensionSpec;
 use clusterconfig_model::ids::{ClusterId, ResourceType};
 use clusterconfig_store::{Change, Expect, ResourceKind, ResourceRecord, Write};
+use serde::Deserialize as _;
 
-use super::documents::{Document, ExtensionDocument, FluxDocument, SourceControlDocument};
+use super::documents::{Document, ExtensionDocument, FluxDocument, SourceControlDocument, is_unreadable};
 use super::writes::{Existing, Preconditions, WriteOutcome};
 use super::{App, Page, ResourceView, Target, kind_of, store_error, views};
 
@@ -71,7 +72,7 @@ impl App {
             // A damaged record is left out of lists (and logged); reading it names the problem.
             match self.render(cluster, record) {
                 Ok(view) => items.push(view.body),
-                Err(err) if err.code == codes::STORED_RESOURCE_UNREADABLE => {}
+                Err(err) if is_unreadable(&err) => {}
                 Err(err) => return Err(err),
             }
         }
@@ -176,6 +177,7 @@ impl App {
     }
 }
 
+/// Whether a stored extension is microsoft.flux, by the extension spec's own rule.
 fn is_flux_extension(doc: &AnyDocument) -> bool {
-    doc.spec.get("extensionType").and_then(Value::as_str) == Some(FLUX_EXTENSION_TYPE)
+    ExtensionSpec::deserialize(&doc.spec).is_ok_and(|spec| spec.is_flux())
 }

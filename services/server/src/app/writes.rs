@@ -129,6 +129,24 @@ impl App {
         }))
     }
 
+    /// Every resource of a kind that can be read, in name order; a damaged record is left out (it was logged
+    /// where it failed to open).
+    pub(super) fn readable<S: DeserializeOwned, T: DeserializeOwned + Default>(
+        &self,
+        partition: &Partition,
+        kind: ResourceKind,
+    ) -> Result<Vec<Existing<S, T>>, ArmError> {
+        let mut readable = Vec::new();
+        for record in partition.resources.iter().filter(|r| r.kind == kind) {
+            match self.existing(partition, kind, &record.name) {
+                Ok(existing) => readable.extend(existing),
+                Err(err) if super::documents::is_unreadable(&err) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(readable)
+    }
+
     /// A keyed fingerprint of a group's values: equal values give equal fingerprints, and nothing about the
     /// values can be learned from it without the service's key.
     pub(super) fn fingerprint(&self, group: SecretGroup, values: &BTreeMap<String, String>) -> String {

@@ -19,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use tower::{Layer, ServiceExt as _};
+use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
@@ -124,13 +124,4 @@ async fn request_context(request: Request, next: Next) -> Response {
     }
     .instrument(span)
     .await
-}
-
-/// Keeps the type checker honest about the oneshot use in tests.
-#[doc(hidden)]
-pub async fn call(
-    service: impl tower::Service<Request, Response = Response, Error = std::convert::Infallible> + Clone,
-    request: Request,
-) -> Response {
-    service.oneshot(request).await.expect("infallible")
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
-use super::arm::resources::{self, Extensions, FluxConfigurations};
+use super::arm::resources::{self, Extensions, FluxConfigurations, SourceControlConfigurations};
 use super::arm::{operations, source_control, subscriptions};
 use super::dataplane::{desired_state, status};
 use super::{AppState, health};
@@ -248,10 +248,10 @@ fn handler(operation_id: &str) -> MethodRouter<Arc<AppState>> {
         "Extensions_Update" => patch(resources::patch::<Extensions>),
         "Extensions_Delete" => delete(resources::delete::<Extensions>),
         "OperationStatus_Get" => get(resources::operation::<Extensions>),
-        "SourceControlConfigurations_List" => get(source_control::list),
-        "SourceControlConfigurations_Get" => get(source_control::get),
+        "SourceControlConfigurations_List" => get(resources::list::<SourceControlConfigurations>),
+        "SourceControlConfigurations_Get" => get(resources::get::<SourceControlConfigurations>),
         "SourceControlConfigurations_CreateOrUpdate" => put(source_control::put),
-        "SourceControlConfigurations_Delete" => delete(source_control::delete),
+        "SourceControlConfigurations_Delete" => delete(resources::delete::<SourceControlConfigurations>),
         "DesiredState_Get" => get(desired_state::get),
         "FluxConfigurationStatus_Report" => post(status::flux),
         "ExtensionStatus_Report" => post(status::extension),

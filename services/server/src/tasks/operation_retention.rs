@@ -19,9 +19,9 @@ impl BackgroundTask for OperationRetention {
     async fn activate(&self) -> anyhow::Result<Value> {
         let removed = self
             .0
-            .store()
-            .delete_expired_operations(self.0.now(), 10_000)
-            .await?;
+            .remove_expired_operations()
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
         Ok(json!({"removed": removed}))
     }
 }

@@ -19,10 +19,13 @@ use crate::http::error::HttpResult;
 use crate::http::extract::{ArmQuery, Caller, ClusterPath, RawBody, ResourcePath, preconditions};
 use crate::http::respond::{self, Verb};
 
-/// A resource type with PUT and PATCH.
-pub trait Writable: Send + Sync + 'static {
+/// A resource type served by the generic GET, LIST and DELETE.
+pub trait Typed: Send + Sync + 'static {
     const TYPE: ResourceType;
+}
 
+/// A resource type with PUT and PATCH.
+pub trait Writable: Typed {
     fn put(
         app: &App,
         target: &Target,
@@ -42,10 +45,22 @@ pub trait Writable: Send + Sync + 'static {
 
 pub struct FluxConfigurations;
 pub struct Extensions;
+/// Flux v1: read, listed and deleted until migrated; its PUT is refused (`source_control`).
+pub struct SourceControlConfigurations;
+
+impl Typed for FluxConfigurations {
+    const TYPE: ResourceType = ResourceType::FluxConfigurations;
+}
+
+impl Typed for Extensions {
+    const TYPE: ResourceType = ResourceType::Extensions;
+}
+
+impl Typed for SourceControlConfigurations {
+    const TYPE: ResourceType = ResourceType::SourceControlConfigurations;
+}
 
 impl Writable for FluxConfigurations {
-    const TYPE: ResourceType = ResourceType::FluxConfigurations;
-
     async fn put(
         app: &App,
         target: &Target,
@@ -68,8 +83,6 @@ impl Writable for FluxConfigurations {
 }
 
 impl Writable for Extensions {
-    const TYPE: ResourceType = ResourceType::Extensions;
-
     async fn put(
         app: &App,
         target: &Target,
@@ -91,7 +104,7 @@ impl Writable for Extensions {
     }
 }
 
-pub async fn get<R: Writable>(
+pub async fn get<R: Typed>(
     State(state): State<Arc<AppState>>,
     _: Caller,
     query: ArmQuery,
@@ -108,7 +121,7 @@ pub async fn get<R: Writable>(
     ))
 }
 
-pub async fn list<R: Writable>(
+pub async fn list<R: Typed>(
     State(state): State<Arc<AppState>>,
     _: Caller,
     query: ArmQuery,
@@ -179,30 +192,19 @@ pub async fn patch<R: Writable>(
     ))
 }
 
-pub async fn delete<R: Writable>(
+pub async fn delete<R: Typed>(
     State(state): State<Arc<AppState>>,
     _: Caller,
     query: ArmQuery,
     path: ResourcePath,
     headers: HeaderMap,
 ) -> HttpResult {
-    delete_resource(&state, R::TYPE, query, path, headers).await
-}
-
-/// DELETE of any resource type (Flux v1 configurations included).
-pub async fn delete_resource(
-    state: &AppState,
-    resource_type: ResourceType,
-    query: ArmQuery,
-    path: ResourcePath,
-    headers: HeaderMap,
-) -> HttpResult {
-    let version = query.api_version(ApiSurface::Resource(resource_type))?;
-    let target = path.target(resource_type)?;
+    let version = query.api_version(ApiSurface::Resource(R::TYPE))?;
+    let target = path.target(R::TYPE)?;
     let force = query.force_delete()?;
     let outcome = state.app.delete(&target, force, &preconditions(&headers)).await?;
     Ok(respond::write(
-        state,
+        &state,
         &headers,
         &target,
         version,
