@@ -54,6 +54,12 @@ pub struct Change {
     /// The time of the change (from the caller's clock), recorded when it creates the cluster's record.
     pub at: DateTime<Utc>,
     pub bump_version: bool,
+    /// The cluster's version the change was decided on (0 for a cluster without a record): if the cluster has
+    /// moved on since, the change is refused with `StoreError::Conflict`. This is what makes a rule that spans
+    /// several resources ("one microsoft.flux per cluster") hold under concurrent writers: every change of the
+    /// desired state bumps the version, so two decisions made on the same read cannot both commit. Changes that
+    /// leave the desired state alone (agent contact, facts) neither bump nor expect it, so they never conflict.
+    pub expect_version: Option<u64>,
     pub writes: Vec<Write>,
 }
 
@@ -64,12 +70,19 @@ impl Change {
             subscription: subscription.into(),
             at,
             bump_version: false,
+            expect_version: None,
             writes: Vec::new(),
         }
     }
 
     pub fn bump(mut self) -> Self {
         self.bump_version = true;
+        self
+    }
+
+    /// Commits only if the cluster is still at `version` (see `expect_version`).
+    pub fn expecting_version(mut self, version: u64) -> Self {
+        self.expect_version = Some(version);
         self
     }
 

@@ -220,6 +220,18 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await?;
                 let cluster = change.cluster.as_str();
+                if let Some(expected) = change.expect_version {
+                    // Checked first, so the row lock it takes (PostgreSQL) orders this change before any other
+                    // guarded change of the cluster; a change that committed since the decision's read fails it.
+                    let held = sqlx::query("UPDATE clusters SET version = version WHERE cluster = $1 AND version = $2")
+                        .bind(cluster)
+                        .bind(expected as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                    if held.rows_affected() == 0 {
+                        return Err(conflict(format!("cluster '{cluster}' changed since version {expected}")));
+                    }
+                }
                 let mut etags = Vec::with_capacity(change.writes.len());
                 for write in &change.writes {
                     etags.push(apply_write(&mut tx, cluster, write).await?);

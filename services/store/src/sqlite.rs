@@ -28,6 +28,7 @@ impl SqliteStore {
 
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self> {
+        restrict_to_owner(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -82,6 +83,32 @@ impl SqliteStore {
     }
 }
 
+/// The database holds sealed resource data: like the key files beside it, readable by the service's user only.
+/// SQLite gives the WAL and shared-memory files the mode of the database file, so creating that one 0600 (and
+/// tightening files an older version made) covers all three.
+fn restrict_to_owner(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io = |e: std::io::Error| crate::StoreError::Backend(format!("{}: {e}", path.display()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 sql_rows!(SqliteRow);
 sql_store!(SqliteStore);
 
@@ -96,4 +123,26 @@ mod tests {
     }
 
     crate::conformance_tests!(open);
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn database_files_are_readable_by_their_owner_only() {
+        use crate::Store as _;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        store
+            .commit(crate::Change::new("c", "s", chrono::Utc::now()).bump())
+            .await
+            .unwrap();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", entry.path().display());
+            seen += 1;
+        }
+        assert!(seen >= 2, "the database and its WAL");
+    }
 }

@@ -91,6 +91,14 @@ impl<'a> Planner<'a> {
         let mut cluster = anchor
             .clone()
             .unwrap_or_else(|| ClusterDoc::new(pk, &change.subscription, change.at));
+        // The anchor is replaced under If-Match below, so a version checked here holds when the batch applies.
+        if let Some(expected) = change.expect_version
+            && cluster.version != expected
+        {
+            return Err(StoreError::Conflict(format!(
+                "cluster '{pk}' changed since version {expected}"
+            )));
+        }
         if change.bump_version {
             cluster.version += 1;
         }

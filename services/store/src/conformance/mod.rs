@@ -6,6 +6,10 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
+mod concurrency;
+
+pub use concurrency::*;
+
 use crate::{
     Change, DataKeyRecord, Expect, FeedEvent, OperationRecord, ResourceKind, ResourceRecord, SecretKey,
     SecretRecord, Store, StoreError, SubscriptionRecord, Write,
@@ -21,7 +25,8 @@ macro_rules! conformance_tests {
             a_failed_change_writes_nothing, versions_grow_per_cluster, partitions_hold_one_cluster,
             secrets_expire, operations_run_and_expire, concurrent_changes_lose_nothing,
             one_of_concurrent_conditional_writes_wins, subscriptions_and_purge, agent_facts, data_keys,
-            version_bumps_are_signalled, writes_to_one_record_apply_in_order);
+            version_bumps_are_signalled, writes_to_one_record_apply_in_order,
+            expected_versions_guard_decisions);
     };
     (@cases $open:path, $($case:ident),+) => {
         $(
@@ -34,11 +39,11 @@ macro_rules! conformance_tests {
     };
 }
 
-fn t(seconds: i64) -> DateTime<Utc> {
+pub(super) fn t(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
 }
 
-fn cluster() -> String {
+pub(super) fn cluster() -> String {
     format!(
         "/subscriptions/{}/resourcegroups/rg/providers/microsoft.kubernetes/connectedclusters/c",
         Uuid::new_v4()
@@ -49,11 +54,11 @@ fn subscription_of(cluster: &str) -> String {
     cluster.split('/').nth(2).unwrap().to_owned()
 }
 
-fn change(cluster: &str) -> Change {
+pub(super) fn change(cluster: &str) -> Change {
     Change::new(cluster, subscription_of(cluster), t(0))
 }
 
-fn resource(cluster: &str, kind: ResourceKind, name: &str, generation: u64) -> ResourceRecord {
+pub(super) fn resource(cluster: &str, kind: ResourceKind, name: &str, generation: u64) -> ResourceRecord {
     ResourceRecord {
         cluster: cluster.to_owned(),
         kind,
@@ -86,7 +91,7 @@ fn operation(cluster: &str, name: &str, deadline: i64) -> OperationRecord {
     }
 }
 
-fn secret(cluster: &str, name: &str, group: &str, expires: i64) -> SecretRecord {
+pub(super) fn secret(cluster: &str, name: &str, group: &str, expires: i64) -> SecretRecord {
     SecretRecord {
         cluster: cluster.to_owned(),
         kind: ResourceKind::FluxConfiguration,
@@ -98,7 +103,7 @@ fn secret(cluster: &str, name: &str, group: &str, expires: i64) -> SecretRecord 
     }
 }
 
-fn put(record: ResourceRecord, expect: Expect) -> Write {
+pub(super) fn put(record: ResourceRecord, expect: Expect) -> Write {
     Write::PutResource { record, expect }
 }
 
@@ -520,74 +525,6 @@ pub async fn operations_run_and_expire(store: Arc<dyn Store>) {
     assert!(store.operation(&c, late.id).await.unwrap().is_some());
 }
 
-pub async fn concurrent_changes_lose_nothing(store: Arc<dyn Store>) {
-    let c = cluster();
-    let tasks: Vec<_> = (0..16)
-        .map(|i| {
-            let (store, c) = (store.clone(), c.clone());
-            tokio::spawn(async move {
-                store
-                    .commit(change(&c).bump().with(put(
-                        resource(&c, ResourceKind::Extension, &format!("e{i:02}"), 1),
-                        Expect::Absent,
-                    )))
-                    .await
-                    .unwrap()
-                    .version
-            })
-        })
-        .collect();
-    let mut versions = Vec::new();
-    for task in tasks {
-        versions.push(task.await.unwrap());
-    }
-    versions.sort();
-    assert_eq!(
-        versions,
-        (1..=16).collect::<Vec<_>>(),
-        "each change got its own version"
-    );
-    let partition = store.partition(&c).await.unwrap();
-    assert_eq!((partition.version(), partition.resources.len()), (16, 16));
-}
-
-pub async fn one_of_concurrent_conditional_writes_wins(store: Arc<dyn Store>) {
-    let c = cluster();
-    let etag = store
-        .commit(change(&c).with(put(
-            resource(&c, ResourceKind::FluxConfiguration, "f", 1),
-            Expect::Absent,
-        )))
-        .await
-        .unwrap()
-        .etags[0]
-        .clone()
-        .unwrap();
-    let tasks: Vec<_> = (2..10)
-        .map(|generation| {
-            let (store, c, etag) = (store.clone(), c.clone(), etag.clone());
-            tokio::spawn(async move {
-                store
-                    .commit(change(&c).bump().with(put(
-                        resource(&c, ResourceKind::FluxConfiguration, "f", generation),
-                        Expect::Etag(etag),
-                    )))
-                    .await
-            })
-        })
-        .collect();
-    let mut wins = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(_) => wins += 1,
-            Err(StoreError::Conflict(_)) => {}
-            Err(other) => panic!("unexpected error {other}"),
-        }
-    }
-    assert_eq!(wins, 1);
-    assert_eq!(store.partition(&c).await.unwrap().version(), 1);
-}
-
 pub async fn subscriptions_and_purge(store: Arc<dyn Store>) {
     let c = cluster();
     let sub = subscription_of(&c);
@@ -710,64 +647,6 @@ pub async fn data_keys(store: Arc<dyn Store>) {
     assert_eq!(
         (listed[0].kek_version.as_str(), &listed[0].etag),
         ("2", &rewrapped)
-    );
-}
-
-/// The writes of one change apply in their order, also when several touch one record; a partition lists
-/// resources by kind name, then name.
-pub async fn writes_to_one_record_apply_in_order(store: Arc<dyn Store>) {
-    let c = cluster();
-    let group = "configurationProtectedSettings";
-    let delete_secret = |name: &str| Write::DeleteSecret {
-        kind: ResourceKind::FluxConfiguration,
-        name: name.into(),
-        group: group.into(),
-    };
-    store
-        .commit(
-            change(&c)
-                .bump()
-                .with(Write::PutSecret(secret(&c, "gone", group, 100)))
-                .with(delete_secret("gone"))
-                .with(delete_secret("kept"))
-                .with(Write::PutSecret(secret(&c, "kept", group, 100)))
-                .with(put(
-                    resource(&c, ResourceKind::FluxConfiguration, "short", 1),
-                    Expect::Absent,
-                ))
-                .with(Write::DeleteResource {
-                    kind: ResourceKind::FluxConfiguration,
-                    name: "short".into(),
-                    expect: Expect::Anything,
-                })
-                .with(put(
-                    resource(&c, ResourceKind::FluxConfiguration, "b", 1),
-                    Expect::Absent,
-                ))
-                .with(put(resource(&c, ResourceKind::Extension, "z", 1), Expect::Absent))
-                .with(put(
-                    resource(&c, ResourceKind::FluxConfiguration, "a", 1),
-                    Expect::Absent,
-                )),
-        )
-        .await
-        .unwrap();
-    let partition = store.partition(&c).await.unwrap();
-    assert_eq!(
-        partition
-            .secrets
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>(),
-        ["kept"]
-    );
-    assert_eq!(
-        partition
-            .resources
-            .iter()
-            .map(|r| (r.kind.as_str(), r.name.as_str()))
-            .collect::<Vec<_>>(),
-        [("extension", "z"), ("flux", "a"), ("flux", "b")]
     );
 }
 
