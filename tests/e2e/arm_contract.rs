@@ -227,6 +227,24 @@ async fn lists_page_with_next_links_on_the_referer_host() {
             .unwrap()
             .starts_with("https://management.azure.com/subscriptions/")
     );
+    // A Referer or Host off the allow-list (arm.link_hosts) never becomes a link: the service's own address does.
+    let foreign = env
+        .arm
+        .send(
+            Method::PUT,
+            &env.flux("foreign"),
+            Some(&git_config()),
+            &[
+                ("Referer", "https://attacker.example/subscriptions/x"),
+                ("Host", "attacker.example"),
+            ],
+        )
+        .await;
+    assert_eq!(foreign.status, 201, "{}", foreign.text);
+    for header in ["azure-asyncoperation"] {
+        let link = foreign.header(header).unwrap();
+        assert!(link.starts_with(&env.server.url), "{header}: {link}");
+    }
     let bad = env
         .arm
         .get(&format!(
@@ -352,8 +370,16 @@ async fn system_data_comes_from_arm_and_correlation_ids_are_logged() {
     let system_data = json!({"createdBy": "policy-assignment-identity", "createdByType": "ManagedIdentity", "createdAt": "2026-11-20T10:00:00Z",
         "lastModifiedBy": "policy-assignment-identity", "lastModifiedByType": "ManagedIdentity", "lastModifiedAt": "2026-11-20T10:00:00Z"});
     let header = system_data.to_string();
-    let created = env
-        .arm
+    // ARM's own identity: the only caller whose systemData header is taken.
+    let arm = env.arm.with_token(&env.server.cli(&[
+        "token",
+        "arm",
+        "--subject",
+        "Microsoft.Azure.ResourceManager",
+        "--subject-type",
+        "Application",
+    ]));
+    let created = arm
         .send(
             Method::PUT,
             &env.flux("from-arm"),
@@ -371,6 +397,19 @@ async fn system_data_comes_from_arm_and_correlation_ids_are_logged() {
     );
     assert_eq!(created.body["systemData"]["createdByType"], "ManagedIdentity");
     assert_eq!(created.header("x-ms-correlation-request-id"), Some("corr-7f3a"));
+
+    // Anyone else's header is a claim about someone else: ignored, the caller is recorded.
+    let forged = env
+        .arm
+        .send(
+            Method::PUT,
+            &env.flux("forged"),
+            Some(&git_config()),
+            &[("x-ms-arm-resource-system-data", &header)],
+        )
+        .await;
+    assert_eq!(forged.status, 201, "{}", forged.text);
+    assert_eq!(forged.body["systemData"]["createdBy"], "clusterconfig-cli");
 
     // Without the header, the caller of the token is recorded.
     let direct = env.arm.put(&env.flux("direct"), &git_config()).await;

@@ -113,6 +113,9 @@ async fn failover(store: TestStore) {
         .await;
     assert_eq!(done["status"], "Succeeded", "{done}");
 
+    // Let the agent settle into its next long-poll on a (the status answer comes as soon as the report lands,
+    // while the agent may still be between requests).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     // Instance a dies (as in a crash). Changes keep coming, through whichever instance is left.
     a.kill();
     // A client's pooled connections to a died with it (ARM retries those); new ones reach b.

@@ -111,3 +111,51 @@ async fn microsofts_python_sdk_works_unmodified() {
         "the secret did not reach the logs"
     );
 }
+
+/// A fast operation returns fast through Microsoft's clients with their own polling defaults, while the
+/// service keeps ARM's Retry-After of 10 s: the first status poll (which the SDK sends at once) is answered
+/// when the operation ends. Without that, each call waited for a second poll 10 or 30 s later.
+#[tokio::test(flavor = "multi_thread")]
+async fn fast_operations_return_fast_through_the_python_sdk() {
+    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
+    let env = Env::start_with(
+        ARC,
+        clusterconfig_testkit::ServerOptions::default()
+            .env("CLUSTERCONFIG_ARM__RETRY_AFTER_SECONDS", "10")
+            .env("CLUSTERCONFIG_ARM__STATUS_WAIT", "5s"),
+    );
+    let _agent = env.agent(&[]);
+    // microsoft.flux goes first, so the timed create waits for nothing but its own agent round trip.
+    let extension = env.extension("flux");
+    env.put_and_wait(
+        &extension,
+        &serde_json::json!({"properties": {"extensionType": "microsoft.flux"}}),
+    )
+    .await;
+    let parts: Vec<&str> = env.cluster.split('/').collect();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/sdk_lro_timing.py");
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .env("CC_BASE_URL", &env.server.url)
+        .env("CC_TOKEN", env.server.arm_token())
+        .env("CC_SUBSCRIPTION", parts[2])
+        .env("CC_RESOURCE_GROUP", parts[4])
+        .env("CC_CLUSTER_RP", parts[6])
+        .env("CC_CLUSTER_TYPE", parts[7])
+        .env("CC_CLUSTER_NAME", parts[8])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seconds: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    println!("Python SDK, default polling: {seconds}");
+    for verb in ["create", "update", "delete"] {
+        let took = seconds[verb].as_f64().unwrap();
+        assert!(took < 5.0, "{verb} took {took} s through the SDK: {seconds}");
+    }
+}

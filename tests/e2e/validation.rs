@@ -203,6 +203,48 @@ async fn each_rule_is_refused_with_its_target() {
             "PropertyNotSupportedInApiVersion",
             "properties.gitRepository.branch",
         ),
+        (
+            "NUL in a branch",
+            with(json!({"properties": {"gitRepository": {"repositoryRef": {"branch": "ma\u{0}in"}}}})),
+            "ValidationFailed",
+            "properties.gitRepository.repositoryRef.branch",
+        ),
+        (
+            "newline in a branch",
+            with(json!({"properties": {"gitRepository": {"repositoryRef": {"branch": "main\nextra: x"}}}})),
+            "ValidationFailed",
+            "properties.gitRepository.repositoryRef.branch",
+        ),
+        (
+            "newline in a kustomization path",
+            with(json!({"properties": {"kustomizations": {"infra": {"path": "./infra\nprune: false"}}}})),
+            "ValidationFailed",
+            "properties.kustomizations.infra.path",
+        ),
+        (
+            "an id that is not a string",
+            with(json!({"id": false})),
+            "InvalidRequestContent",
+            "id",
+        ),
+        (
+            "a name that is not a string",
+            with(json!({"name": 0})),
+            "InvalidRequestContent",
+            "name",
+        ),
+        (
+            "a name other than the URL's",
+            with(json!({"name": "someone-else"})),
+            "InvalidRequestContent",
+            "name",
+        ),
+        (
+            "a type other than the URL's",
+            with(json!({"type": "Microsoft.KubernetesConfiguration/extensions"})),
+            "InvalidRequestContent",
+            "type",
+        ),
     ];
     for (i, (what, body, code, target)) in cases.iter().enumerate() {
         let path = env.flux(&format!("case-{i}"));
@@ -273,6 +315,13 @@ async fn malformed_requests_get_4xx_never_5xx() {
             "InvalidRequestContent",
         ),
         (
+            "a member twice (the second would win silently)",
+            raw(br#"{"properties": {"suspend": false}, "properties": {"suspend": true}}"#),
+            "application/json",
+            400,
+            "InvalidRequestContent",
+        ),
+        (
             "xml",
             raw(b"<x/>"),
             "application/xml",
@@ -312,6 +361,28 @@ async fn malformed_requests_get_4xx_never_5xx() {
             assert_eq!(response.header("connection"), Some("close"), "{what}");
         }
     }
+    let twice = env
+        .arm
+        .send_raw(
+            Method::PUT,
+            &path,
+            br#"{"properties": {"suspend": false}, "properties": {}}"#.to_vec(),
+            "application/json",
+        )
+        .await;
+    assert!(
+        twice.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("'properties'"),
+        "{}",
+        twice.text
+    );
+    // Agreeing envelope members are fine.
+    let agreeing =
+        with(json!({"name": "Agreeing", "type": "microsoft.kubernetesconfiguration/fluxconfigurations"}));
+    let response = env.arm.put(&env.flux("agreeing"), &agreeing).await;
+    assert_eq!(response.status, 201, "{}", response.text);
     for bad_name in ["-leading", "trailing-", "has_underscore", &"x".repeat(64)] {
         let response = env.arm.put(&env.flux(bad_name), &git_config()).await;
         assert_arm_error(&response, 400, "InvalidResourceName");

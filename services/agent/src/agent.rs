@@ -82,27 +82,35 @@ impl Agent {
         })
     }
 
-    /// Runs until `stop` resolves.
+    /// Runs until `stop` resolves. After any failure (a report that did not arrive, a server that restarted
+    /// between apply and report), the next round reads the whole desired state again instead of waiting for a
+    /// newer one, and re-sends every report the server has not acknowledged: nothing is left pending on a
+    /// lost report. The server takes repeated reports of a generation as the same report.
     pub async fn run(&mut self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(stop);
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
         let mut facts_sent = false;
+        let mut reconcile = true;
         loop {
             let step = async {
+                // Facts go once per run (and again only if sending them failed), not after every error.
                 if !facts_sent {
                     self.client.report_facts(&self.settings.facts).await?;
                     facts_sent = true;
                 }
-                self.sync_once().await
+                self.sync_once(reconcile).await
             };
             let result = tokio::select! {
                 _ = &mut stop => return Ok(()),
                 result = step => result,
             };
             match result {
-                Ok(()) => backoff.reset(),
+                Ok(()) => {
+                    backoff.reset();
+                    reconcile = false;
+                }
                 Err(err) => {
-                    facts_sent = false;
+                    reconcile = true;
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %format!("{err:#}"), retry_in_ms = delay.as_millis() as u64, "sync failed; reconnecting");
                     tokio::select! {
@@ -114,17 +122,16 @@ impl Agent {
         }
     }
 
-    /// One long-poll, and applying what it brought.
-    pub async fn sync_once(&mut self) -> anyhow::Result<()> {
-        if let Some(desired) = self
-            .client
-            .desired_state(self.state.version, self.settings.wait)
-            .await?
-        {
+    /// One long-poll, and applying what it brought. With `reconcile`, the desired state is read at once
+    /// (whatever its version) and applied again: what was applied stays, and unacknowledged reports go out.
+    pub async fn sync_once(&mut self, reconcile: bool) -> anyhow::Result<()> {
+        let known = if reconcile { None } else { self.state.version };
+        if let Some(desired) = self.client.desired_state(known, self.settings.wait).await? {
             tracing::info!(
                 version = desired.version,
                 extensions = desired.extensions.len(),
                 configurations = desired.flux_configurations.len(),
+                reconcile,
                 "desired state"
             );
             self.apply(&desired).await?;

@@ -155,6 +155,12 @@ pub mod codes {
     pub const KEY_PROVIDER_UNAVAILABLE: &str = "KeyProviderUnavailable";
     pub const STORED_RESOURCE_UNREADABLE: &str = "StoredResourceUnreadable";
     pub const INTERNAL_ERROR: &str = "InternalServerError";
+    pub const TOO_MANY_WAITERS: &str = "TooManyWaiters";
+    pub const TOO_MANY_CONNECTIONS: &str = "TooManyConnections";
+    /// The request's body did not arrive in time (408).
+    pub const REQUEST_TIMEOUT: &str = "RequestTimeout";
+    /// The service could not answer within its request deadline (503).
+    pub const OPERATION_TIMED_OUT: &str = "OperationTimedOut";
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extension;
 pub mod flux;
 pub mod ids;
+pub mod json;
 pub mod merge_patch;
 pub mod scc;
 pub mod secrets;

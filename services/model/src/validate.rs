@@ -188,6 +188,18 @@ pub fn base64_pem_certificate(encoded: &str, target: &str) -> Result<(), ArmErro
     }
 }
 
+/// A value that becomes one field of a rendered object (a branch, a path): no control characters, newline and
+/// NUL included, which would split or end the field where the cluster reads it.
+pub fn single_line(value: &str, target: &str) -> Result<(), ArmError> {
+    if value.chars().any(char::is_control) {
+        return Err(ArmError::validation(
+            target,
+            format!("'{target}' must not contain control characters (such as newline or NUL)."),
+        ));
+    }
+    Ok(())
+}
+
 /// A URL's text: no whitespace or control characters, at most 2048 characters.
 pub fn url_text(url: &str, target: &str) -> Result<(), ArmError> {
     if url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -279,6 +291,33 @@ pub fn oci_digest(digest: &str, target: &str) -> Result<(), ArmError> {
             "The digest must look like 'sha256:' followed by 64 lowercase hex digits.",
         ))
     }
+}
+
+/// The envelope members of a PUT or PATCH body that name the resource (`id`, `name`, `type`) are read-only:
+/// ARM takes them from the URL. When a caller sends them anyway, they must be strings (or null) that agree with
+/// the URL (case-insensitively, as ARM matches ids); anything else is refused rather than ignored, so a body
+/// meant for another resource is not applied to this one.
+pub fn check_envelope(body: &Value, id: &str, name: &str, arm_type: &str) -> Result<(), ArmError> {
+    for (member, expected) in [("id", id), ("name", name), ("type", arm_type)] {
+        match body.get(member) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(given)) if given.eq_ignore_ascii_case(expected) => {}
+            Some(Value::String(given)) => {
+                return Err(ArmError::invalid_content(format!(
+                    "The body's '{member}' ('{}') does not match the request URL's ('{expected}'); leave it out or make it match.",
+                    printable(given)
+                ))
+                .with_target(member));
+            }
+            Some(_) => {
+                return Err(ArmError::invalid_content(format!(
+                    "The body's '{member}' must be a string (it is read-only: the URL names the resource)."
+                ))
+                .with_target(member));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+/// The token subject of Azure Resource Manager's own calls (`clusterconfig token arm --subject ...`).
+pub const ARM_IDENTITY: &str = "Microsoft.Azure.ResourceManager";
+
 /// The most a secret or a pending change may live: the service promises less than 48 hours.
 pub const MAX_SECRET_RETENTION: Duration = Duration::from_secs(48 * 3600);
 
@@ -34,6 +37,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub auth: AuthConfig,
     pub lifetimes: Lifetimes,
+    pub http: HttpConfig,
     pub arm: ArmConfig,
     pub dataplane: DataplaneConfig,
     pub crypto: CryptoConfig,
@@ -286,6 +290,24 @@ pub struct Lifetimes {
     pub operation_retention: Duration,
 }
 
+/// Limits of the HTTP listeners (both APIs): what a slow, stalled or crowding client may hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A request's head (request line and headers) must arrive within this; else the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A request's body must arrive within this (408 `RequestTimeout` otherwise).
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Open connections per process (long-polls included); beyond it new connections get 503
+    /// `TooManyConnections`. Keep it under the process's open-file limit.
+    pub max_connections: usize,
+    /// On SIGTERM: how long requests in flight may take to finish before the process exits anyway.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArmConfig {
@@ -295,6 +317,21 @@ pub struct ArmConfig {
     pub page_size: usize,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
+    /// An ARM request not answered within this gets 503 `OperationTimedOut` (ARM itself gives a resource
+    /// provider 60 seconds, then answers 504 on its own).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// How long an operation status request (Azure-AsyncOperation) waits for a running operation to end
+    /// before answering that it still runs; keep it well under `request_timeout`.
+    #[serde(with = "humantime_serde")]
+    pub status_wait: Duration,
+    /// The hosts the URLs the service hands out (Azure-AsyncOperation, Location, nextLink) may point to, taken
+    /// from ARM's Referer or the request's Host: `management.azure.com`, `*.management.azure.com`, or a
+    /// `host:port`. A request naming any other host gets links on the service's own address.
+    pub link_hosts: Vec<String>,
+    /// The token subjects that are Azure Resource Manager itself: only their requests' systemData header
+    /// (`x-ms-arm-resource-system-data`) is recorded; anyone else's is ignored.
+    pub identities: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -305,6 +342,8 @@ pub struct DataplaneConfig {
     /// How often an agent's last contact is written back to the store.
     #[serde(with = "humantime_serde")]
     pub contact_write_interval: Duration,
+    /// Long-polls one cluster may hold on one instance at once (429 `TooManyWaiters` beyond).
+    pub max_waiters_per_cluster: usize,
 }
 
 impl Default for Config {
@@ -321,6 +360,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
             lifetimes: Lifetimes::default(),
+            http: HttpConfig::default(),
             arm: ArmConfig::default(),
             dataplane: DataplaneConfig::default(),
             crypto: CryptoConfig::default(),
@@ -350,12 +390,35 @@ impl Default for Lifetimes {
     }
 }
 
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 19_000,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 impl Default for ArmConfig {
     fn default() -> Self {
         Self {
             retry_after_seconds: 10,
             page_size: 100,
             max_body_bytes: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(55),
+            status_wait: Duration::from_secs(5),
+            link_hosts: [
+                "management.azure.com",
+                "*.management.azure.com",
+                "localhost",
+                "127.0.0.1",
+                "::1",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            identities: vec![ARM_IDENTITY.to_owned()],
         }
     }
 }
@@ -365,6 +428,7 @@ impl Default for DataplaneConfig {
         Self {
             max_wait_seconds: 300,
             contact_write_interval: Duration::from_secs(300),
+            max_waiters_per_cluster: crate::hub::DEFAULT_MAX_WAITERS_PER_CLUSTER,
         }
     }
 }
@@ -397,6 +461,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "log_level",
     "catalog_path",
     "store",
+    "http",
     "auth",
     "lifetimes",
     "arm",
@@ -452,6 +517,25 @@ impl Config {
             "public_scheme must be 'http' or 'https'"
         );
         anyhow::ensure!(self.arm.page_size > 0, "arm.page_size must be positive");
+        for (key, value) in [
+            ("http.header_read_timeout", self.http.header_read_timeout),
+            ("http.body_read_timeout", self.http.body_read_timeout),
+            ("arm.request_timeout", self.arm.request_timeout),
+        ] {
+            anyhow::ensure!(!value.is_zero(), "{key} must be positive");
+        }
+        anyhow::ensure!(
+            self.http.max_connections > 0,
+            "http.max_connections must be positive"
+        );
+        anyhow::ensure!(
+            self.arm.status_wait < self.arm.request_timeout,
+            "arm.status_wait must be shorter than arm.request_timeout"
+        );
+        anyhow::ensure!(
+            self.dataplane.max_waiters_per_cluster > 0,
+            "dataplane.max_waiters_per_cluster must be positive"
+        );
         anyhow::ensure!(
             self.log_format == "text" || self.log_format == "json",
             "log_format must be 'text' or 'json'"

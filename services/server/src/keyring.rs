@@ -4,7 +4,7 @@
 //! the keys age out and reads fail cleanly (503) until it is back.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,8 @@ pub struct Keyring {
     keys: RwLock<HashMap<DataKeyId, Loaded>>,
     active: AtomicU32,
     ttl: Duration,
+    /// Whether the last refresh could unwrap every key (readiness reports it).
+    provider_answering: AtomicBool,
 }
 
 /// What a rotation did.
@@ -60,6 +62,7 @@ impl Keyring {
             keys: RwLock::new(HashMap::new()),
             active: AtomicU32::new(0),
             ttl,
+            provider_answering: AtomicBool::new(true),
         });
         ring.ensure_a_key().await?;
         ring.refresh().await?;
@@ -136,6 +139,7 @@ impl Keyring {
             .write()
             .expect("keyring lock")
             .retain(|_, k| k.loaded_at.elapsed() <= self.ttl);
+        self.provider_answering.store(failure.is_none(), Ordering::SeqCst);
         match failure {
             Some(err) => Err(anyhow::anyhow!("some data keys could not be unwrapped: {err}")),
             None => Ok(unwrapped),
@@ -195,6 +199,19 @@ impl Keyring {
             );
         }
         Ok(())
+    }
+
+    /// Whether data can be sealed and opened now: the active key is in memory and the key provider answered the
+    /// last refresh. When it is not, writes and reads of resource data fail (503) until the provider is back.
+    pub fn is_ready(&self) -> bool {
+        let id = self.active.load(Ordering::SeqCst);
+        let loaded = self
+            .keys
+            .read()
+            .expect("keyring lock")
+            .get(&id)
+            .is_some_and(|k| k.loaded_at.elapsed() <= self.ttl);
+        loaded && self.provider_answering.load(Ordering::SeqCst)
     }
 
     /// Seals with the active data key.

@@ -98,6 +98,12 @@ enum TokenKind {
         #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
         valid_for: std::time::Duration,
     },
+    /// Tokens for many clusters' agents at once (fleets, load tests): reads cluster resource ids, one a line,
+    /// from standard input and prints `<cluster id> <token>` for each, in order.
+    Agents {
+        #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
+        valid_for: std::time::Duration,
+    },
 }
 
 fn parse_created_by(text: &str) -> Result<CreatedByType, String> {
@@ -194,6 +200,23 @@ fn token(config: &Config, kind: TokenKind) -> anyhow::Result<()> {
         TokenKind::Agent { cluster, valid_for } => {
             let cluster = ClusterId::parse(&cluster).map_err(|e| anyhow::anyhow!(e.message))?;
             key.issue_agent(&cluster.key(), now, chrono::Duration::from_std(valid_for)?)
+        }
+        TokenKind::Agents { valid_for } => {
+            use std::io::{BufRead as _, Write as _};
+            let valid_for = chrono::Duration::from_std(valid_for)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for (number, line) in std::io::stdin().lock().lines().enumerate() {
+                let line = line?;
+                let given = line.trim();
+                if given.is_empty() {
+                    continue;
+                }
+                let cluster = ClusterId::parse(given)
+                    .map_err(|e| anyhow::anyhow!("line {}: {}", number + 1, e.message))?;
+                writeln!(out, "{given} {}", key.issue_agent(&cluster.key(), now, valid_for))?;
+            }
+            out.flush()?;
+            return Ok(());
         }
     };
     println!("{token}");

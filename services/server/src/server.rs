@@ -23,6 +23,7 @@ use crate::app::{App, Codec, Settings};
 use crate::auth::SigningKey;
 use crate::clock::Clock;
 use crate::config::{Config, CredentialKind, KeyProviderKind, StoreKind};
+use crate::http::listener::{self, Limits};
 use crate::http::{self, Api, AppState, HttpSettings};
 use crate::hub::ChangeHub;
 use crate::keyring::Keyring;
@@ -33,7 +34,11 @@ use crate::tasks::Driver;
 pub struct Overrides {
     /// The key provider (e.g. a Key Vault provider on a simulated transport).
     pub key_provider: Option<Arc<dyn KeyProvider>>,
+    /// Wraps the configured store (e.g. to add the latency of a distant database).
+    pub wrap_store: Option<StoreWrapper>,
 }
+
+pub type StoreWrapper = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>;
 
 /// The application and what it runs on.
 pub struct Built {
@@ -65,7 +70,11 @@ impl Running {
         self.stop().await
     }
 
+    /// Shuts down: readiness turns 503 and waiting long-polls are answered (304) at once, so agents and load
+    /// balancers move to other instances; the listeners close, requests in flight finish (within
+    /// `http.drain_timeout`), then the background tasks stop.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.state.app.hub().drain();
         let _ = self.shutdown.send(true);
         while self.background.join_next().await.is_some() {}
         while let Some(result) = self.tasks.join_next().await {
@@ -239,7 +248,10 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>, overrides: Overrides)
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let key = Arc::new(SigningKey::load_or_create(&config.signing_key_path())?);
-    let store = open_store(config).await?;
+    let mut store = open_store(config).await?;
+    if let Some(wrap) = overrides.wrap_store {
+        store = wrap(store);
+    }
     let provider = match overrides.key_provider {
         Some(provider) => provider,
         None => key_provider(config)?,
@@ -258,7 +270,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>, overrides: Overrides)
     let app = Arc::new(App::new(
         store,
         clock,
-        ChangeHub::new(),
+        ChangeHub::with_limit(config.dataplane.max_waiters_per_cluster),
         catalog,
         Codec::new(keyring.clone()),
         settings,
@@ -284,12 +296,22 @@ pub async fn start_with(
     if let Some(feed) = app.store().changes() {
         background.spawn(relay_changes(feed, app.hub().clone(), shutdown_rx.clone()));
     }
+    let arm = TcpListener::bind(config.arm_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.arm_listen))?;
+    let arm_addr = arm.local_addr()?;
     let state = Arc::new(AppState {
         app,
         key,
+        keyring: keyring.clone(),
         tasks: board,
-        http: http_settings(config),
+        http: http_settings(config, arm_addr),
     });
+    let limits = Limits {
+        header_read_timeout: config.http.header_read_timeout,
+        max_connections: config.http.max_connections,
+        drain_timeout: config.http.drain_timeout,
+    };
 
     let mut tasks = JoinSet::new();
     let shared = config.arm_listen == config.dataplane_listen;
@@ -298,13 +320,10 @@ pub async fn start_with(
     } else {
         &[Api::Arm, Api::Health]
     };
-    let arm = TcpListener::bind(config.arm_listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.arm_listen))?;
-    let arm_addr = arm.local_addr()?;
-    tasks.spawn(serve(
+    tasks.spawn(listener::serve(
         arm,
         http::service(state.clone(), arm_apis),
+        limits.clone(),
         shutdown_rx.clone(),
     ));
     let dataplane_addr = if shared {
@@ -314,9 +333,10 @@ pub async fn start_with(
             .await
             .with_context(|| format!("cannot listen on {}", config.dataplane_listen))?;
         let addr = listener.local_addr()?;
-        tasks.spawn(serve(
+        tasks.spawn(listener::serve(
             listener,
             http::service(state.clone(), &[Api::DataPlane, Api::Health]),
+            limits,
             shutdown_rx.clone(),
         ));
         addr
@@ -352,7 +372,7 @@ async fn relay_changes(
     }
 }
 
-fn http_settings(config: &Config) -> HttpSettings {
+fn http_settings(config: &Config, arm_addr: SocketAddr) -> HttpSettings {
     HttpSettings {
         public_scheme: config.public_scheme.clone(),
         retry_after_seconds: config.arm.retry_after_seconds,
@@ -360,33 +380,15 @@ fn http_settings(config: &Config) -> HttpSettings {
         max_body_bytes: config.arm.max_body_bytes,
         max_wait_seconds: config.dataplane.max_wait_seconds,
         async_timeout: iso_duration(config.lifetimes.pending_timeout),
+        body_read_timeout: config.http.body_read_timeout,
+        arm_request_timeout: config.arm.request_timeout,
+        status_wait: config.arm.status_wait,
+        link_hosts: http::links::LinkHosts {
+            allowed: config.arm.link_hosts.clone(),
+            fallback: format!("{}://{arm_addr}", config.public_scheme),
+        },
+        arm_identities: config.arm.identities.clone(),
     }
-}
-
-async fn serve<S>(
-    listener: TcpListener,
-    service: S,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()>
-where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    use tower::ServiceExt as _;
-    let make_service =
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(service.map_err(|e| match e {}));
-    axum::serve(listener, make_service)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
-        .context("server failed")
 }
 
 /// `PT48H`, `PT30M`...

@@ -194,8 +194,20 @@ async fn keys_that_age_out_during_an_outage_fail_requests_cleanly() {
     let read = service.arm.get(&service.flux("aged")).await;
     assert_eq!(read.status, 503, "{}", read.text);
     assert_eq!(read.error_code(), "KeyProviderUnavailable");
+    let ready = service.arm.get("/readyz").await;
+    assert_eq!(
+        ready.status, 503,
+        "readiness tells the keys cannot be unwrapped: {}",
+        ready.text
+    );
+    assert_eq!(ready.body["keys"], "unavailable", "{}", ready.text);
     vault.set_unavailable(false);
     service.running.keyring.refresh().await.unwrap();
+    assert_eq!(
+        service.arm.get("/readyz").await.status,
+        200,
+        "ready again with the keys"
+    );
     assert_eq!(
         service.arm.get(&service.flux("aged")).await.status,
         200,

@@ -51,6 +51,10 @@ impl Arm {
         &self.base
     }
 
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// Sends `method path_and_query` with an optional JSON body and extra headers.
     pub async fn send(
         &self,

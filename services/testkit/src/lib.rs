@@ -4,6 +4,7 @@
 pub mod arm;
 pub mod balancer;
 pub mod cosmos;
+pub mod cutter;
 pub mod postgres;
 pub mod process;
 pub mod store;

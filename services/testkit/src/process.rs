@@ -105,6 +105,8 @@ impl ServerProcess {
             .arg(options.arm_listen.as_deref().unwrap_or("127.0.0.1:0"))
             .args(&options.extra_args)
             .env("CLUSTERCONFIG_ARM__RETRY_AFTER_SECONDS", "1")
+            // Tests look at running operations often; a status answer waits little for them to end.
+            .env("CLUSTERCONFIG_ARM__STATUS_WAIT", "200ms")
             .env("CLUSTERCONFIG_LOG_LEVEL", "info,clusterconfig_server=debug")
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
@@ -168,6 +170,33 @@ impl ServerProcess {
         self.cli(&["token", "agent", "--cluster", cluster])
     }
 
+    /// Agent tokens for many clusters, minted in one run (`token agents`), in the clusters' order.
+    pub fn agent_tokens(&self, clusters: &[String]) -> Vec<String> {
+        use std::io::Write as _;
+        let mut child = Command::new(binary("clusterconfig"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["token", "agents"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("clusterconfig runs");
+        let mut stdin = child.stdin.take().expect("piped");
+        let input = clusters.join("\n");
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let output = child.wait_with_output().expect("clusterconfig runs");
+        writer.join().expect("writer").expect("stdin written");
+        assert!(output.status.success(), "token agents failed");
+        let text = String::from_utf8(output.stdout).expect("utf-8");
+        let tokens: Vec<String> = text
+            .lines()
+            .map(|line| line.rsplit_once(' ').expect("id and token").1.to_owned())
+            .collect();
+        assert_eq!(tokens.len(), clusters.len());
+        tokens
+    }
+
     pub fn arm(&self) -> crate::Arm {
         crate::Arm::new(&self.url, &self.arm_token())
     }
@@ -180,6 +209,24 @@ impl ServerProcess {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM (as Kubernetes does to stop a pod) and waits up to `limit` for the process to exit;
+    /// returns how long it took and whether it exited successfully, or `None` if it is still running.
+    pub fn terminate(&mut self, limit: Duration) -> Option<(Duration, bool)> {
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM sent");
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some((started.elapsed(), status.success()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
     }
 }
 

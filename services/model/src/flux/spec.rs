@@ -749,6 +749,16 @@ fn git_ref(reference: Option<&wire::RepositoryRefDefinition>) -> Result<GitRef, 
     const TARGET: &str = "properties.gitRepository.repositoryRef";
     let reference = reference.cloned().unwrap_or_default();
     let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    for (field, value) in [
+        ("branch", &reference.branch),
+        ("tag", &reference.tag),
+        ("semver", &reference.semver),
+        ("commit", &reference.commit),
+    ] {
+        if let Some(value) = value {
+            validate::single_line(value, &format!("{TARGET}.{field}"))?;
+        }
+    }
     let given: Vec<GitRef> = [
         non_empty(reference.branch).map(GitRef::Branch),
         non_empty(reference.tag).map(GitRef::Tag),
@@ -949,6 +959,11 @@ fn build_oci(
     validate::url_text(url, &t("url"))?;
     let reference = {
         let r = oci.repository_ref.clone().unwrap_or_default();
+        for (field, value) in [("tag", &r.tag), ("semver", &r.semver), ("digest", &r.digest)] {
+            if let Some(value) = value {
+                validate::single_line(value, &t(&format!("repositoryRef.{field}")))?;
+            }
+        }
         let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
         let given: Vec<OciRef> = [
             non_empty(r.tag).map(OciRef::Tag),
@@ -1134,6 +1149,9 @@ fn build_kustomizations(
                 })
             }
         };
+        if let Some(path) = &k.path {
+            validate::single_line(path, &t("path"))?;
+        }
         let depends_on = k.depends_on.clone().unwrap_or_default();
         out.insert(
             name.clone(),

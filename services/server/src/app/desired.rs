@@ -7,7 +7,7 @@ use std::time::Duration;
 use clusterconfig_model::dataplane::{
     DesiredExtension, DesiredFluxConfiguration, DesiredSecretGroup, DesiredState, UnreadableResource,
 };
-use clusterconfig_model::error::ArmError;
+use clusterconfig_model::error::{ArmError, codes};
 use clusterconfig_model::ids::ClusterId;
 use clusterconfig_model::secrets::{SecretGroup, SecretMap};
 use clusterconfig_store::{ClusterRecord, Partition, ResourceKind, ResourceRecord};
@@ -36,7 +36,16 @@ impl App {
         wait: Duration,
     ) -> Result<Option<DesiredState>, ArmError> {
         // Listen first: a change between the read below and the wait still wakes us.
-        let mut subscription = self.hub.subscribe(&cluster.key());
+        let mut subscription = self.hub.subscribe(&cluster.key()).map_err(|crowded| {
+            ArmError::new(
+                429,
+                codes::TOO_MANY_WAITERS,
+                format!(
+                    "This cluster already has {} long-polls waiting on this instance; an agent needs one. Retry later, or raise dataplane.max_waiters_per_cluster.",
+                    crowded.limit
+                ),
+            )
+        })?;
         let record = self.cluster_record(cluster).await?;
         self.note_contact(cluster, record.as_ref()).await;
         if version_of(&record) != known {
@@ -45,7 +54,8 @@ impl App {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, subscription.wait_beyond(known)).await {
-                Err(_) => return Ok(None),
+                // Shutting down: "nothing new" now, so the agent reconnects (to another instance) at once.
+                Err(_) | Ok(Woken::Draining) => return Ok(None),
                 Ok(Woken::Newer) => {
                     // Another instance's write may not have reached the replica this read is served from
                     // (Cosmos DB's session consistency): look again shortly rather than answer with old state.

@@ -78,6 +78,13 @@ impl App {
         caller: &ArmCaller,
     ) -> Result<WriteOutcome, Attempt> {
         let flux_extension = self.flux_extension(partition)?;
+        if let Some(extension) = flux_extension.as_ref().filter(|e| e.record.deleting) {
+            return Err(ArmError::conflict(format!(
+                "microsoft.flux (extension '{}') is being deleted from this cluster; wait for the deletion to finish, then create the configuration (microsoft.flux is installed again).",
+                extension.doc.name
+            ))
+            .into());
+        }
         if flux_extension.is_none() {
             self.refuse_flux_install_over_flux_v1(partition)?;
         }

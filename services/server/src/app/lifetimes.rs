@@ -117,6 +117,7 @@ impl App {
             }
             let committed = self.store.commit(change).await?;
             self.hub.publish(&target.cluster.key(), committed.version);
+            self.hub.operations_moved(&target.cluster.key());
             tracing::warn!(cluster = %target.cluster, kind = operation.kind.as_str(), name = %operation.name,
                 operation = %operation.id, "pending change timed out");
             Ok::<bool, Attempt>(true)

@@ -25,12 +25,13 @@ use clusterconfig_model::catalog::Catalog;
 use clusterconfig_model::dataplane::AgentFacts;
 use clusterconfig_model::error::{ArmError, codes};
 use clusterconfig_model::ids::{ClusterId, ResourceName, ResourceType};
-use clusterconfig_store::{Partition, ResourceKind, Store, StoreError};
+use clusterconfig_store::{Change, Partition, ResourceKind, Store, StoreError};
 
 use crate::clock::Clock;
 use crate::hub::ChangeHub;
 
 pub use documents::{Codec, Document, ExtensionDocument, FluxDocument, SourceControlDocument};
+pub use operations::OperationResult;
 pub use subscriptions::SubscriptionState;
 pub use views::OperationView;
 pub use writes::{Preconditions, WriteOutcome};
@@ -150,7 +151,7 @@ pub struct App {
 }
 
 /// Conflicting writers retry from a fresh read this many times before the caller gets 409.
-const WRITE_ATTEMPTS: usize = 8;
+const WRITE_ATTEMPTS: u32 = 10;
 
 impl App {
     pub fn new(
@@ -195,17 +196,37 @@ impl App {
         Ok(partition)
     }
 
+    /// A change of the cluster's desired state decided on `partition`: it bumps the version (waking the agent)
+    /// and commits only if no other such change landed since `partition` was read. Rules that span resources
+    /// ("one microsoft.flux per cluster", "microsoft.flux stays while fluxConfigurations exist") are decided on
+    /// the whole partition, so they hold only if the decision and the commit are one step; a loser reads and
+    /// decides again (`with_retries`).
+    fn desired_state_change(&self, target: &Target, partition: &Partition) -> Change {
+        Change::new(
+            target.cluster.key(),
+            target.cluster.subscription_key(),
+            self.now(),
+        )
+        .bump()
+        .expecting_version(partition.version())
+    }
+
     /// Runs `attempt` (read, decide, commit) until it commits without a conflicting writer.
     async fn with_retries<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, ArmError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Attempt>>,
     {
-        for _ in 0..WRITE_ATTEMPTS {
+        for round in 0..WRITE_ATTEMPTS {
             match attempt().await {
                 Ok(value) => return Ok(value),
                 Err(Attempt::Failed(err)) => return Err(err),
-                Err(Attempt::Raced) => tokio::task::yield_now().await,
+                // Writers that lost a race back off by a random pause, so a crowd of them spreads out instead
+                // of colliding again on the next read.
+                Err(Attempt::Raced) => {
+                    let ceiling = 1u64 << round.min(6);
+                    tokio::time::sleep(Duration::from_millis(rand::random_range(0..=ceiling))).await;
+                }
             }
         }
         Err(ArmError::conflict(format!(

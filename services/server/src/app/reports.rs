@@ -434,6 +434,7 @@ impl App {
     ) -> Result<ReportOutcome, Attempt> {
         let committed = self.store.commit(pending.change).await?;
         self.hub.publish(&cluster.key(), committed.version);
+        self.hub.operations_moved(&cluster.key());
         Ok(pending.outcome)
     }
 }

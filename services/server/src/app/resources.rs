@@ -11,7 +11,7 @@ use clusterconfig_model::arm::ProvisioningState;
 use clusterconfig_model::error::{ArmError, ErrorDetail, codes};
 use clusterconfig_model::extension::ExtensionSpec;
 use clusterconfig_model::ids::{ClusterId, ResourceType};
-use clusterconfig_store::{Change, Expect, ResourceKind, ResourceRecord, Write};
+use clusterconfig_store::{Expect, ResourceKind, ResourceRecord, Write};
 use serde::Deserialize as _;
 
 use super::documents::{Document, ExtensionDocument, FluxDocument, SourceControlDocument, is_unreadable};
@@ -111,7 +111,7 @@ impl App {
                     .into());
                 }
             }
-            let mut change = Change::new(target.cluster.key(), target.cluster.subscription_key(), self.now()).bump();
+            let mut change = self.desired_state_change(target, &partition);
             for group in existing.doc.secrets.keys() {
                 change.push(Write::DeleteSecret { kind: target.kind(), name: target.name.key().to_owned(), group: group.clone() });
             }

@@ -464,12 +464,7 @@ impl App {
                 })
             }
             Decision::Proceed => {
-                let mut change = Change::new(
-                    target.cluster.key(),
-                    target.cluster.subscription_key(),
-                    self.now(),
-                )
-                .bump();
+                let mut change = self.desired_state_change(target, partition);
                 let (mut doc, operation) = self.new_generation(
                     target,
                     existing.as_ref(),

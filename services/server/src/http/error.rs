@@ -31,8 +31,8 @@ impl IntoResponse for HttpError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            // The rest of an oversized body is never read, so the connection cannot carry another request: say
+        if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of an oversized (or stalled) body is never read, so the connection cannot carry another request: say
             // so, or the client may send its next request on a connection the server is about to close.
             response
                 .headers_mut()

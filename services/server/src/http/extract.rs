@@ -54,9 +54,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, HttpError> {
         let claims = verify(&state.key, &state.app, bearer(parts)?, ARM_AUDIENCE)?;
+        // Only ARM knows who made a change through it: from anyone else the header would be a forged record.
+        let from_arm = state.http.arm_identities.iter().any(|id| *id == claims.sub);
         let system_data = parts
             .headers
             .get("x-ms-arm-resource-system-data")
+            .filter(|_| from_arm)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| serde_json::from_str::<SystemData>(v).ok());
         Ok(Caller(ArmCaller {
@@ -206,10 +209,10 @@ impl FromRequestParts<Arc<AppState>> for AgentOf {
 /// A request body, read within the size limit; parsed only after the api-version is checked.
 pub struct RawBody(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for RawBody {
+impl FromRequest<Arc<AppState>> for RawBody {
     type Rejection = HttpError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, HttpError> {
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, HttpError> {
         let content_type = request
             .headers()
             .get(CONTENT_TYPE)
@@ -225,7 +228,22 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             )
             .into());
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+        // A client that announces a body and sends it slowly (or never) holds a connection and a task: it
+        // gets `http.body_read_timeout` for the whole body.
+        let limit = state.http.body_read_timeout;
+        let read = tokio::time::timeout(limit, Bytes::from_request(request, state)).await;
+        let Ok(read) = read else {
+            return Err(ArmError::new(
+                408,
+                codes::REQUEST_TIMEOUT,
+                format!(
+                    "The request body did not arrive within {} (http.body_read_timeout).",
+                    humantime::format_duration(limit)
+                ),
+            )
+            .into());
+        };
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 HttpError(ArmError::new(
                     413,
@@ -248,7 +266,7 @@ impl RawBody {
                 ArmError::invalid_content("The request body is empty; a JSON object is required.").into(),
             );
         }
-        let value: Value = serde_json::from_slice(&self.0).map_err(|err| {
+        let value: Value = clusterconfig_model::json::parse_strict(&self.0).map_err(|err| {
             ArmError::invalid_content(format!(
                 "The request content was invalid and could not be deserialized: {} at line {} column {}.",
                 describe_json_error(&err),
@@ -269,14 +287,21 @@ impl RawBody {
     }
 }
 
-/// serde_json's syntax errors carry no input text; its data errors can, so those are summarised.
-fn describe_json_error(err: &serde_json::Error) -> &'static str {
+/// serde_json's syntax errors carry no input text; its data errors can, so those are summarised, except a
+/// duplicate member, whose (capped, printable) name is what the caller needs to hear.
+fn describe_json_error(err: &serde_json::Error) -> String {
+    if clusterconfig_model::json::is_duplicate_member(err) {
+        let message = err.to_string();
+        let member = message.split(" at line ").next().unwrap_or(&message);
+        return format!("{member} (each member may appear once)");
+    }
     match err.classify() {
         serde_json::error::Category::Syntax => "malformed JSON",
         serde_json::error::Category::Eof => "unexpected end of the body",
         serde_json::error::Category::Data => "unexpected data",
         serde_json::error::Category::Io => "unreadable body",
     }
+    .to_owned()
 }
 
 pub fn preconditions(headers: &HeaderMap) -> Preconditions {

@@ -14,18 +14,36 @@ pub async fn live() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
+/// Ready when the process is not shutting down, the store answers and the key provider can unwrap data keys.
+/// Not ready answers 503 with what is wrong, so a load balancer sends the traffic elsewhere.
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    match state.app.store().cluster("/readiness-probe").await {
-        Ok(_) => Json(json!({"status": "ok", "store": state.app.store().backend()})).into_response(),
+    let backend = state.app.store().backend();
+    let draining = state.app.hub().is_draining();
+    let store = match state.app.store().cluster("/readiness-probe").await {
+        Ok(_) => "ok",
         Err(err) => {
             tracing::warn!(error = %err, "readiness probe: store unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "store": state.app.store().backend()})),
-            )
-                .into_response()
+            "unavailable"
         }
-    }
+    };
+    let keys = if state.keyring.is_ready() {
+        "ok"
+    } else {
+        "unavailable"
+    };
+    let ready = !draining && store == "ok" && keys == "ok";
+    let body = json!({
+        "status": if ready { "ok" } else if draining { "draining" } else { "unavailable" },
+        "store": backend,
+        "storeStatus": store,
+        "keys": keys,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 /// The background tasks: when each last ran and what came of it.

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod links;
+pub mod listener;
 pub mod openapi;
 pub mod respond;
 pub mod routes;
@@ -37,11 +38,19 @@ pub struct HttpSettings {
     pub max_wait_seconds: u64,
     /// `x-ms-async-operation-timeout` (ISO 8601), the pending-change timeout.
     pub async_timeout: String,
+    pub body_read_timeout: std::time::Duration,
+    pub arm_request_timeout: std::time::Duration,
+    /// How long an operation status request waits for a running operation to end.
+    pub status_wait: std::time::Duration,
+    pub link_hosts: links::LinkHosts,
+    /// Token subjects that are ARM itself (`arm.identities`).
+    pub arm_identities: Vec<String>,
 }
 
 pub struct AppState {
     pub app: Arc<App>,
     pub key: Arc<SigningKey>,
+    pub keyring: Arc<crate::keyring::Keyring>,
     pub tasks: Arc<crate::tasks::TaskBoard>,
     pub http: HttpSettings,
 }
@@ -55,7 +64,7 @@ pub fn service(
 + Send
 + 'static {
     let max_body = state.http.max_body_bytes;
-    let router: Router = routes::router(apis)
+    let router: Router = routes::router(apis, state.http.arm_request_timeout)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -63,6 +72,26 @@ pub fn service(
         .layer(middleware::from_fn(request_context))
         .with_state(state);
     tower::util::MapRequestLayer::new(canonicalize).layer(router)
+}
+
+/// Answers 503 `OperationTimedOut` when the handler has not answered within `limit`. A write cut short this
+/// way may or may not have committed; ARM's clients repeat the request, and writes are idempotent.
+async fn deadline(limit: std::time::Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            use axum::response::IntoResponse as _;
+            error::HttpError(clusterconfig_model::error::ArmError::new(
+                503,
+                clusterconfig_model::error::codes::OPERATION_TIMED_OUT,
+                format!(
+                    "The service did not answer within {} (arm.request_timeout); retry the request.",
+                    humantime::format_duration(limit)
+                ),
+            ))
+            .into_response()
+        }
+    }
 }
 
 fn canonicalize(mut request: Request) -> Request {

@@ -34,7 +34,8 @@ enum Body {
 use Body::*;
 
 fn shape(operation_id: &str) -> Shape {
-    const ACCEPTED: &str = "Accepted: the operation runs; poll the Azure-AsyncOperation URL.";
+    const ACCEPTED: &str =
+        "Accepted: the operation runs; poll the Azure-AsyncOperation URL (or the Location URL).";
     match operation_id {
         "Operations_List" => Shape {
             request: None,
@@ -109,6 +110,18 @@ fn shape(operation_id: &str) -> Shape {
                 Some(Schema("OperationStatusResult")),
                 "The operation's status.",
             )],
+        },
+        "FluxConfigOperationResults_Get" | "ExtensionOperationResults_Get" => Shape {
+            request: None,
+            responses: &[
+                (
+                    200,
+                    None,
+                    "Succeeded: the resource as a GET returns it (PUT and PATCH).",
+                ),
+                (202, None, "Still running: poll again after Retry-After."),
+                (204, None, "Succeeded: the resource was deleted."),
+            ],
         },
         "Extensions_List" => Shape {
             request: None,

@@ -2,7 +2,7 @@
 //! headers of writes (`Azure-AsyncOperation` with the api-version, `Retry-After`, `x-ms-async-operation-timeout`).
 
 use axum::Json;
-use axum::http::header::{ETAG, RETRY_AFTER};
+use axum::http::header::{ETAG, LOCATION, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -80,6 +80,9 @@ pub fn write(
     }
 }
 
+/// The headers of a write that started (or repeats) an operation: `Azure-AsyncOperation` (the status
+/// document), `Location` (the result; ARM's contract requires it on every 202), `Retry-After` and
+/// `x-ms-async-operation-timeout`.
 fn add_operation_headers(
     state: &AppState,
     headers: &HeaderMap,
@@ -88,16 +91,56 @@ fn add_operation_headers(
     operation: &OperationRecord,
     response: &mut Response,
 ) {
-    let links = Links::from_headers(headers, &state.http.public_scheme);
+    let links = links(state, headers);
     let url = links.absolute(&format!("{}/operations/{}", target.id(), operation.id), version);
-    let out = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&url) {
-        out.insert("azure-asyncoperation", value);
+        response.headers_mut().insert("azure-asyncoperation", value);
     }
-    out.insert(RETRY_AFTER, HeaderValue::from(state.http.retry_after_seconds));
+    if response.status() == StatusCode::ACCEPTED {
+        add_location(
+            state,
+            headers,
+            target,
+            version,
+            &operation.id.to_string(),
+            response,
+        );
+    }
+    add_retry_after(state, response);
     if let Ok(value) = HeaderValue::from_str(&state.http.async_timeout) {
-        out.insert("x-ms-async-operation-timeout", value);
+        response
+            .headers_mut()
+            .insert("x-ms-async-operation-timeout", value);
     }
+}
+
+/// `Location`: the operation's result URL.
+pub fn add_location(
+    state: &AppState,
+    headers: &HeaderMap,
+    target: &Target,
+    version: ApiVersion,
+    operation_id: &str,
+    response: &mut Response,
+) {
+    let url = links(state, headers).absolute(
+        &format!("{}/operationResults/{operation_id}", target.id()),
+        version,
+    );
+    if let Ok(value) = HeaderValue::from_str(&url) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+}
+
+/// `Retry-After`: when a client should look at a running operation again.
+pub fn add_retry_after(state: &AppState, response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(state.http.retry_after_seconds));
+}
+
+fn links(state: &AppState, headers: &HeaderMap) -> Links {
+    Links::from_headers(headers, &state.http.public_scheme, &state.http.link_hosts)
 }
 
 /// `{"value": [...], "nextLink": ...}`; `nextLink` only when there is a next page.
@@ -108,7 +151,7 @@ pub fn list<T: serde::Serialize>(
     api_version: &str,
     page: Page<T>,
 ) -> Response {
-    let links = Links::from_headers(headers, &state.http.public_scheme);
+    let links = links(state, headers);
     let next_link = page
         .next
         .map(|position| links.next_page(path, api_version, &encode_skip_token(&position)));

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
@@ -112,6 +113,13 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "GET",
+        "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/{clusterRp}/{clusterResourceName}/{clusterName}/providers/Microsoft.KubernetesConfiguration/fluxConfigurations/{name}/operationResults/{operationId}",
+        "FluxConfigOperationResults_Get",
+        Arm,
+        "The Location URL of an asynchronous operation on a Flux configuration: 202 while it runs, then its outcome.",
+    ),
+    route(
+        "GET",
         "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/{clusterRp}/{clusterResourceName}/{clusterName}/providers/Microsoft.KubernetesConfiguration/extensions",
         "Extensions_List",
         Arm,
@@ -151,6 +159,13 @@ pub const ROUTES: &[Route] = &[
         "OperationStatus_Get",
         Arm,
         "Gets the status of an asynchronous operation on an extension.",
+    ),
+    route(
+        "GET",
+        "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/{clusterRp}/{clusterResourceName}/{clusterName}/providers/Microsoft.KubernetesConfiguration/extensions/{name}/operationResults/{operationId}",
+        "ExtensionOperationResults_Get",
+        Arm,
+        "The Location URL of an asynchronous operation on an extension: 202 while it runs, then its outcome.",
     ),
     route(
         "GET",
@@ -242,12 +257,14 @@ fn handler(operation_id: &str) -> MethodRouter<Arc<AppState>> {
         "FluxConfigurations_Update" => patch(resources::patch::<FluxConfigurations>),
         "FluxConfigurations_Delete" => delete(resources::delete::<FluxConfigurations>),
         "FluxConfigOperationStatus_Get" => get(resources::operation::<FluxConfigurations>),
+        "FluxConfigOperationResults_Get" => get(resources::operation_result::<FluxConfigurations>),
         "Extensions_List" => get(resources::list::<Extensions>),
         "Extensions_Get" => get(resources::get::<Extensions>),
         "Extensions_Create" => put(resources::put::<Extensions>),
         "Extensions_Update" => patch(resources::patch::<Extensions>),
         "Extensions_Delete" => delete(resources::delete::<Extensions>),
         "OperationStatus_Get" => get(resources::operation::<Extensions>),
+        "ExtensionOperationResults_Get" => get(resources::operation_result::<Extensions>),
         "SourceControlConfigurations_List" => get(resources::list::<SourceControlConfigurations>),
         "SourceControlConfigurations_Get" => get(resources::get::<SourceControlConfigurations>),
         "SourceControlConfigurations_CreateOrUpdate" => put(source_control::put),
@@ -263,12 +280,19 @@ fn handler(operation_id: &str) -> MethodRouter<Arc<AppState>> {
     }
 }
 
-/// The routes of the given APIs.
-pub fn router(apis: &[Api]) -> Router<Arc<AppState>> {
+/// The routes of the given APIs. ARM routes answer within `arm_deadline` (ARM waits 60 s for a resource
+/// provider, then fails the request itself); the data plane's long-polls wait longer by design.
+pub fn router(apis: &[Api], arm_deadline: Duration) -> Router<Arc<AppState>> {
     let mut by_path: BTreeMap<&str, MethodRouter<Arc<AppState>>> = BTreeMap::new();
     for route in ROUTES.iter().filter(|r| apis.contains(&r.api)) {
         let methods = by_path.remove(route.path).unwrap_or_default();
-        by_path.insert(route.path, methods.merge(handler(route.operation_id)));
+        let mut handler = handler(route.operation_id);
+        if route.api == Api::Arm {
+            handler = handler.layer(axum::middleware::from_fn(move |request, next| {
+                super::deadline(arm_deadline, request, next)
+            }));
+        }
+        by_path.insert(route.path, methods.merge(handler));
     }
     by_path
         .into_iter()
@@ -329,7 +353,7 @@ pub fn canonical_path(path: &str) -> Option<String> {
                     "operations",
                 ],
             );
-            fix(&mut segments, base + 12, &["operations"]);
+            fix(&mut segments, base + 12, &["operations", "operationResults"]);
         }
     }
     changed.then(|| segments.join("/"))
@@ -363,6 +387,6 @@ mod tests {
         for route in ROUTES {
             let _ = handler(route.operation_id);
         }
-        let _ = router(&[Api::Arm, Api::DataPlane, Api::Health]);
+        let _ = router(&[Api::Arm, Api::DataPlane, Api::Health], Duration::from_secs(55));
     }
 }

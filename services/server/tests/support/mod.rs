@@ -37,6 +37,8 @@ pub fn config(dir: &std::path::Path) -> Config {
     config.arm_listen = "127.0.0.1:0".parse().unwrap();
     config.dataplane_listen = config.arm_listen;
     config.arm.retry_after_seconds = 1;
+    // Status answers at once: the test's clock, not time, ends operations.
+    config.arm.status_wait = Duration::ZERO;
     // Tasks run when the test says, not on their own.
     let never = Duration::from_secs(365 * 24 * 3600);
     config.tasks.secret_expiry = never;
@@ -56,6 +58,18 @@ impl Service {
         adjust: impl FnOnce(&mut Config),
         provider: Option<Arc<dyn KeyProvider>>,
     ) -> Self {
+        Self::start_with_overrides(
+            adjust,
+            Overrides {
+                key_provider: provider,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Starts with parts supplied by the test (a key provider, a wrapped store).
+    pub async fn start_with_overrides(adjust: impl FnOnce(&mut Config), overrides: Overrides) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
         adjust(&mut config);
@@ -65,7 +79,7 @@ impl Service {
         Self::start_on(
             config,
             clock,
-            provider,
+            overrides,
             dir,
             clusterconfig_testkit::cluster_id(ARC),
         )
@@ -75,19 +89,13 @@ impl Service {
     pub async fn start_on(
         config: Config,
         clock: Arc<ManualClock>,
-        provider: Option<Arc<dyn KeyProvider>>,
+        overrides: Overrides,
         dir: tempfile::TempDir,
         cluster: String,
     ) -> Self {
-        let running = server::start_with(
-            &config,
-            clock.clone(),
-            Overrides {
-                key_provider: provider,
-            },
-        )
-        .await
-        .unwrap();
+        let running = server::start_with(&config, clock.clone(), overrides)
+            .await
+            .unwrap();
         let url = format!("http://{}", running.arm_addr);
         let key = &running.state.key;
         let now = chrono::Utc::now().min(clusterconfig_server::clock::Clock::now(clock.as_ref()));
@@ -123,7 +131,11 @@ impl Service {
             ..
         } = self;
         running.stop().await.unwrap();
-        Self::start_on(config, clock, provider, dir, cluster).await
+        let overrides = Overrides {
+            key_provider: provider,
+            ..Default::default()
+        };
+        Self::start_on(config, clock, overrides, dir, cluster).await
     }
 
     pub fn advance(&self, seconds: i64) {

@@ -4,16 +4,17 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use serde_json::Value;
 
 use clusterconfig_model::api_version::ApiSurface;
 use clusterconfig_model::error::ArmError;
 use clusterconfig_model::ids::ResourceType;
+use clusterconfig_model::validate::check_envelope;
 use clusterconfig_model::versioning::{Body, check_request};
 
-use crate::app::{App, ArmCaller, Preconditions, Target, WriteOutcome};
+use crate::app::{App, ArmCaller, OperationResult, Preconditions, Target, WriteOutcome};
 use crate::http::AppState;
 use crate::http::error::HttpResult;
 use crate::http::extract::{ArmQuery, Caller, ClusterPath, RawBody, ResourcePath, preconditions};
@@ -113,12 +114,7 @@ pub async fn get<R: Typed>(
     let version = query.api_version(ApiSurface::Resource(R::TYPE))?;
     let target = path.target(R::TYPE)?;
     let view = state.app.get(&target).await?;
-    Ok(respond::resource(
-        R::TYPE,
-        version,
-        view,
-        axum::http::StatusCode::OK,
-    ))
+    Ok(respond::resource(R::TYPE, version, view, StatusCode::OK))
 }
 
 pub async fn list<R: Typed>(
@@ -157,6 +153,7 @@ pub async fn put<R: Writable>(
     let version = query.api_version(ApiSurface::Resource(R::TYPE))?;
     let target = path.target(R::TYPE)?;
     let body = body.json_object()?;
+    check_envelope(&body, &target.id(), target.name.as_given(), R::TYPE.arm_type())?;
     check_request(R::TYPE, version, Body::Put, &body)?;
     let outcome = R::put(&state.app, &target, &body, &caller, &preconditions(&headers)).await?;
     Ok(respond::write(
@@ -180,6 +177,7 @@ pub async fn patch<R: Writable>(
     let version = query.api_version(ApiSurface::Resource(R::TYPE))?;
     let target = path.target(R::TYPE)?;
     let body = body.json_object()?;
+    check_envelope(&body, &target.id(), target.name.as_given(), R::TYPE.arm_type())?;
     check_request(R::TYPE, version, Body::Patch, &body)?;
     let outcome = R::patch(&state.app, &target, &body, &caller, &preconditions(&headers)).await?;
     Ok(respond::write(
@@ -213,6 +211,9 @@ pub async fn delete<R: Typed>(
     ))
 }
 
+/// The Azure-AsyncOperation URL: always 200 with the status document, answered once the operation ends or
+/// after `arm.status_wait`. While it runs the answer carries `Retry-After`, which Microsoft's clients take as
+/// the time to their next poll (without it they wait 30 s).
 pub async fn operation<R: Writable>(
     State(state): State<Arc<AppState>>,
     _: Caller,
@@ -223,7 +224,45 @@ pub async fn operation<R: Writable>(
     let target = path.target(R::TYPE)?;
     let view = state
         .app
-        .operation(&target, path.operation_id.as_deref().unwrap_or_default())
+        .operation_settled(
+            &target,
+            path.operation_id.as_deref().unwrap_or_default(),
+            state.http.status_wait,
+        )
         .await?;
-    Ok(axum::Json(view.0).into_response())
+    let running = view.0.end_time.is_none();
+    let mut response = axum::Json(view.0).into_response();
+    if running {
+        respond::add_retry_after(&state, &mut response);
+    }
+    Ok(response)
+}
+
+/// The Location URL: 202 (with Location and Retry-After) while the operation runs, then what the request
+/// would have answered had it been synchronous: the resource (200), nothing (204, a deletion), or the error.
+pub async fn operation_result<R: Writable>(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    query: ArmQuery,
+    path: ResourcePath,
+    headers: HeaderMap,
+) -> HttpResult {
+    let version = query.api_version(ApiSurface::Resource(R::TYPE))?;
+    let target = path.target(R::TYPE)?;
+    let operation_id = path.operation_id.as_deref().unwrap_or_default();
+    Ok(match state.app.operation_result(&target, operation_id).await? {
+        OperationResult::Running => {
+            let mut response = StatusCode::ACCEPTED.into_response();
+            respond::add_location(&state, &headers, &target, version, operation_id, &mut response);
+            respond::add_retry_after(&state, &mut response);
+            response
+        }
+        OperationResult::Succeeded(view) => respond::resource(R::TYPE, version, view, StatusCode::OK),
+        OperationResult::Deleted => StatusCode::NO_CONTENT.into_response(),
+        OperationResult::Failed(detail) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({ "error": detail })),
+        )
+            .into_response(),
+    })
 }

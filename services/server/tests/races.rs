@@ -1,0 +1,261 @@
+//! Rules that span several resources hold when requests race, on every store. The store is the real one
+//! (a SQLite file, a PostgreSQL database, the Cosmos DB emulator), with the latency of a distant database added
+//! to each commit: so every racer reads the cluster before any of them commits, as happens in production
+//! whenever requests arrive together.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use clusterconfig_server::config::{Config, Redacted, StoreKind};
+use clusterconfig_server::server::Overrides;
+use clusterconfig_store::*;
+use clusterconfig_testkit::TestStore;
+
+use support::Service;
+
+const ROUNDS: usize = 5;
+const RACERS: usize = 6;
+const COMMIT_LATENCY: Duration = Duration::from_millis(40);
+
+/// A store whose commits take `COMMIT_LATENCY` longer, as a database across a network does.
+struct Distant(Arc<dyn Store>);
+
+#[async_trait]
+impl Store for Distant {
+    fn backend(&self) -> &'static str {
+        self.0.backend()
+    }
+    async fn partition(&self, cluster: &str) -> Result<Partition> {
+        self.0.partition(cluster).await
+    }
+    async fn cluster(&self, cluster: &str) -> Result<Option<ClusterRecord>> {
+        self.0.cluster(cluster).await
+    }
+    async fn resource(
+        &self,
+        cluster: &str,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        self.0.resource(cluster, kind, name).await
+    }
+    async fn list_resources(
+        &self,
+        cluster: &str,
+        kind: ResourceKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ResourceRecord>> {
+        self.0.list_resources(cluster, kind, after, limit).await
+    }
+    async fn operation(&self, cluster: &str, id: Uuid) -> Result<Option<OperationRecord>> {
+        self.0.operation(cluster, id).await
+    }
+    async fn list_running_operations(
+        &self,
+        cluster: &str,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<OperationRecord>> {
+        self.0.list_running_operations(cluster, after, limit).await
+    }
+    async fn commit(&self, change: Change) -> Result<Committed> {
+        tokio::time::sleep(COMMIT_LATENCY).await;
+        self.0.commit(change).await
+    }
+    async fn operations_past_deadline(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OperationRecord>> {
+        self.0.operations_past_deadline(now, limit).await
+    }
+    async fn expired_secrets(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<SecretKey>> {
+        self.0.expired_secrets(now, limit).await
+    }
+    async fn delete_expired_secret(&self, key: &SecretKey, now: DateTime<Utc>) -> Result<bool> {
+        self.0.delete_expired_secret(key, now).await
+    }
+    async fn delete_expired_operations(&self, now: DateTime<Utc>, limit: usize) -> Result<u64> {
+        self.0.delete_expired_operations(now, limit).await
+    }
+    async fn subscription(&self, subscription: &str) -> Result<Option<SubscriptionRecord>> {
+        self.0.subscription(subscription).await
+    }
+    async fn put_subscription(&self, record: SubscriptionRecord) -> Result<()> {
+        self.0.put_subscription(record).await
+    }
+    async fn clusters_in_subscription(&self, subscription: &str) -> Result<Vec<String>> {
+        self.0.clusters_in_subscription(subscription).await
+    }
+    async fn purge_cluster(&self, cluster: &str) -> Result<()> {
+        self.0.purge_cluster(cluster).await
+    }
+    async fn data_keys(&self) -> Result<Vec<DataKeyRecord>> {
+        self.0.data_keys().await
+    }
+    async fn put_data_key(&self, record: DataKeyRecord, expect: Expect) -> Result<Etag> {
+        self.0.put_data_key(record, expect).await
+    }
+    fn changes(&self) -> Option<ChangeFeed> {
+        self.0.changes()
+    }
+}
+
+/// The service's configuration for a test store (as `TestStore::server_env` gives it to a process).
+fn use_store(config: &mut Config, store: &TestStore) {
+    match store {
+        TestStore::Sqlite => config.store.kind = StoreKind::Sqlite,
+        TestStore::Postgres(database) => {
+            config.store.kind = StoreKind::Postgres;
+            config.store.postgres.url = Some(Redacted(database.url.clone()));
+        }
+        TestStore::Cosmos(cosmos) => {
+            config.store.kind = StoreKind::Cosmos;
+            let settings = &mut config.store.cosmos;
+            settings.endpoint = Some(cosmos.endpoint.clone());
+            settings.key = Some(Redacted(cosmos.key.to_owned()));
+            settings.database = cosmos.database.clone();
+            settings.create_if_missing = true;
+            settings.emulator = true;
+            settings.feed_poll_interval = Duration::from_millis(100);
+        }
+    }
+}
+
+async fn on_every_store(test: impl AsyncFn(&Service)) {
+    for store in [TestStore::Sqlite, TestStore::postgres(), TestStore::cosmos()] {
+        let name = store.name();
+        let service = Service::start_with_overrides(
+            |config| use_store(config, &store),
+            Overrides {
+                wrap_store: Some(Box::new(|inner| Arc::new(Distant(inner)))),
+                ..Default::default()
+            },
+        )
+        .await;
+        println!("on {name}");
+        test(&service).await;
+    }
+}
+
+fn cluster() -> String {
+    clusterconfig_testkit::cluster_id(clusterconfig_testkit::ARC)
+}
+
+fn resource(cluster: &str, collection: &str, name: &str, version: &str) -> String {
+    format!("{cluster}/providers/Microsoft.KubernetesConfiguration/{collection}/{name}?api-version={version}")
+}
+
+async fn listed(service: &Service, cluster: &str, collection: &str, version: &str) -> Vec<Value> {
+    let path =
+        format!("{cluster}/providers/Microsoft.KubernetesConfiguration/{collection}?api-version={version}");
+    let list = service.arm.get(&path).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    list.body["value"].as_array().cloned().unwrap_or_default()
+}
+
+fn is_flux(extension: &Value) -> bool {
+    extension["properties"]["extensionType"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("microsoft.flux"))
+}
+
+fn flux_extension() -> Value {
+    json!({"properties": {"extensionType": "microsoft.flux"}})
+}
+
+fn git_config() -> Value {
+    json!({"properties": {
+        "namespace": "apps",
+        "gitRepository": {"url": "https://github.com/Azure/arc-k8s-demo", "repositoryRef": {"branch": "main"}},
+        "kustomizations": {"apps": {"path": "./apps"}}
+    }})
+}
+
+/// "One microsoft.flux per cluster": differently named microsoft.flux extensions PUT together on a fresh
+/// cluster leave exactly one; the others are told why (409).
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_microsoft_flux_installs_leave_one() {
+    on_every_store(async |service: &Service| {
+        for _ in 0..ROUNDS {
+            let cluster = cluster();
+            let puts = (0..RACERS).map(|i| {
+                let path = resource(&cluster, "extensions", &format!("flux-{i}"), "2025-03-01");
+                async move { service.arm.put(&path, &flux_extension()).await }
+            });
+            let answers = join_all(puts).await;
+            for answer in &answers {
+                assert!(
+                    matches!(answer.status, 201 | 409),
+                    "{} {}",
+                    answer.status,
+                    answer.text
+                );
+            }
+            let extensions = listed(service, &cluster, "extensions", "2025-03-01").await;
+            let flux = extensions.iter().filter(|e| is_flux(e)).count();
+            assert_eq!(flux, 1, "one microsoft.flux: {extensions:?}");
+            assert_eq!(answers.iter().filter(|a| a.status == 201).count(), 1);
+        }
+    })
+    .await;
+}
+
+/// "microsoft.flux cannot be deleted while fluxConfigurations exist": a (forced) DELETE of the extension
+/// racing PUTs of configurations never leaves a configuration without microsoft.flux.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_microsoft_flux_racing_configuration_puts_keeps_the_rule() {
+    on_every_store(async |service: &Service| {
+        for _ in 0..ROUNDS {
+            let cluster = cluster();
+            let extension = resource(&cluster, "extensions", "flux", "2025-03-01");
+            let installed = service.arm.put(&extension, &flux_extension()).await;
+            assert_eq!(installed.status, 201, "{}", installed.text);
+            let delete = async { service.arm.delete(&format!("{extension}&forceDelete=true")).await };
+            let puts = (0..RACERS - 1).map(|i| {
+                let path = resource(
+                    &cluster,
+                    "fluxConfigurations",
+                    &format!("config-{i}"),
+                    "2025-04-01",
+                );
+                async move { service.arm.put(&path, &git_config()).await }
+            });
+            let (deleted, answers) = tokio::join!(delete, join_all(puts));
+            assert!(
+                matches!(deleted.status, 200 | 409),
+                "{} {}",
+                deleted.status,
+                deleted.text
+            );
+            for answer in &answers {
+                assert!(
+                    matches!(answer.status, 201 | 409),
+                    "{} {}",
+                    answer.status,
+                    answer.text
+                );
+            }
+            let configurations = listed(service, &cluster, "fluxConfigurations", "2025-04-01").await;
+            let extensions = listed(service, &cluster, "extensions", "2025-03-01").await;
+            if !configurations.is_empty() {
+                assert!(
+                    extensions.iter().any(is_flux),
+                    "{} configurations and no microsoft.flux (delete answered {})",
+                    configurations.len(),
+                    deleted.status
+                );
+            }
+        }
+    })
+    .await;
+}
