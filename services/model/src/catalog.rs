@@ -15,33 +15,20 @@ pub const FLUX_EXTENSION_TYPE: &str = "microsoft.flux";
 /// How many minor versions, counting the newest, can be installed.
 pub const SUPPORTED_MINOR_VERSIONS: usize = 3;
 
-/// An extension version: `major.minor.patch`, optionally with a `-suffix`.
+/// An extension version: a semantic version (`major.minor.patch`, optionally `-pre.release` and `+build`),
+/// parsed once and ordered by SemVer's rules (`1.0.0-rc.9` before `1.0.0-rc.10`, pre-releases before their
+/// release); the text is kept as given for display.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ExtensionVersion {
-    pub major: u64,
-    pub minor: u64,
-    pub patch: u64,
-    pub suffix: Option<String>,
+    version: semver::Version,
     text: String,
 }
 
 impl ExtensionVersion {
     pub fn parse(text: &str) -> Option<Self> {
-        let (numbers, suffix) = match text.split_once('-') {
-            Some((n, s)) if !s.is_empty() => (n, Some(s.to_owned())),
-            Some(_) => return None,
-            None => (text, None),
-        };
-        let mut parts = numbers.split('.').map(|p| p.parse::<u64>().ok());
-        let (major, minor, patch) = (parts.next()??, parts.next()??, parts.next()??);
-        if parts.next().is_some() {
-            return None;
-        }
+        let version = semver::Version::parse(text).ok()?;
         Some(Self {
-            major,
-            minor,
-            patch,
-            suffix,
+            version,
             text: text.to_owned(),
         })
     }
@@ -50,22 +37,18 @@ impl ExtensionVersion {
         &self.text
     }
 
-    fn minor_line(&self) -> (u64, u64) {
-        (self.major, self.minor)
+    /// The `major.minor` line the version belongs to (patch upgrades stay on it).
+    pub fn minor_line(&self) -> (u64, u64) {
+        (self.version.major, self.version.minor)
     }
 }
 
 impl Ord for ExtensionVersion {
     fn cmp(&self, other: &Self) -> Ordering {
-        (self.major, self.minor, self.patch)
-            .cmp(&(other.major, other.minor, other.patch))
-            // A pre-release sorts before its release.
-            .then_with(|| match (&self.suffix, &other.suffix) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => Ordering::Greater,
-                (Some(_), None) => Ordering::Less,
-                (Some(a), Some(b)) => a.cmp(b),
-            })
+        // SemVer precedence ignores build metadata; the text breaks the tie so that Ord agrees with Eq.
+        self.version
+            .cmp_precedence(&other.version)
+            .then_with(|| self.text.cmp(&other.text))
     }
 }
 
@@ -308,7 +291,10 @@ mod tests {
         let v = |s| ExtensionVersion::parse(s).unwrap();
         assert!(v("1.10.0") > v("1.9.9"));
         assert!(v("1.7.0") > v("1.7.0-preview"));
+        assert!(v("1.0.0-rc.10") > v("1.0.0-rc.9"), "numeric pre-release parts compare as numbers");
+        assert!(v("1.0.0-rc.1") > v("1.0.0-beta.11"));
         assert!(ExtensionVersion::parse("1.2").is_none());
+        assert!(ExtensionVersion::parse("01.2.3").is_none(), "no leading zeros");
     }
 
     #[test]

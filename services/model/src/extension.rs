@@ -542,7 +542,7 @@ fn resolve_target(
         (Some(p), false, _) | (Some(p), true, AutoUpgradeMode::None) => p.clone(),
         (Some(p), true, AutoUpgradeMode::Patch) => supported
             .iter()
-            .find(|v| v.major == p.major && v.minor == p.minor)
+            .find(|v| v.minor_line() == p.minor_line())
             .map(|v| (*v).clone())
             .unwrap_or_else(|| p.clone()),
         (Some(_), true, AutoUpgradeMode::Compatible) => train.newest().clone(),
