@@ -241,10 +241,8 @@ async fn lists_page_with_next_links_on_the_referer_host() {
         )
         .await;
     assert_eq!(foreign.status, 201, "{}", foreign.text);
-    for header in ["azure-asyncoperation"] {
-        let link = foreign.header(header).unwrap();
-        assert!(link.starts_with(&env.server.url), "{header}: {link}");
-    }
+    let link = foreign.header("azure-asyncoperation").unwrap();
+    assert!(link.starts_with(&env.server.url), "{link}");
     let bad = env
         .arm
         .get(&format!(

@@ -291,7 +291,10 @@ mod tests {
         let v = |s| ExtensionVersion::parse(s).unwrap();
         assert!(v("1.10.0") > v("1.9.9"));
         assert!(v("1.7.0") > v("1.7.0-preview"));
-        assert!(v("1.0.0-rc.10") > v("1.0.0-rc.9"), "numeric pre-release parts compare as numbers");
+        assert!(
+            v("1.0.0-rc.10") > v("1.0.0-rc.9"),
+            "numeric pre-release parts compare as numbers"
+        );
         assert!(v("1.0.0-rc.1") > v("1.0.0-beta.11"));
         assert!(ExtensionVersion::parse("1.2").is_none());
         assert!(ExtensionVersion::parse("01.2.3").is_none(), "no leading zeros");

@@ -109,6 +109,8 @@ pub struct TasksConfig {
     pub key_rotation: Duration,
     #[serde(with = "humantime_serde")]
     pub key_refresh: Duration,
+    #[serde(with = "humantime_serde")]
+    pub subscription_purge: Duration,
 }
 
 impl Default for CryptoConfig {
@@ -142,6 +144,7 @@ impl Default for TasksConfig {
             secret_expiry: Duration::from_secs(60),
             pending_timeouts: Duration::from_secs(60),
             operation_retention: Duration::from_secs(3600),
+            subscription_purge: Duration::from_secs(60),
             key_rotation: Duration::from_secs(3600),
             key_refresh: Duration::from_secs(300),
         }

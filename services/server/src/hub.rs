@@ -14,6 +14,8 @@ use tokio::sync::watch;
 struct Signal {
     version: u64,
     operations_moved: u64,
+    /// Moves when the cluster's state changed without a newer version (it was purged): waiters look again.
+    rechecks: u64,
 }
 
 pub struct ChangeHub {
@@ -123,6 +125,14 @@ impl ChangeHub {
         }
     }
 
+    /// Tells `cluster`'s waiters to read the store again (its records were purged; its version starts over).
+    pub fn recheck(&self, cluster: &str) {
+        let waiters = self.waiters.lock().expect("hub lock");
+        if let Some(sender) = waiters.get(cluster) {
+            sender.send_modify(|current| current.rechecks += 1);
+        }
+    }
+
     /// Announces that operations of `cluster` may have ended (in this process).
     pub fn operations_moved(&self, cluster: &str) {
         let waiters = self.waiters.lock().expect("hub lock");
@@ -151,12 +161,17 @@ impl Subscription {
     /// process drains.
     pub async fn wait_beyond(&mut self, version: u64) -> Woken {
         self.resync.mark_unchanged();
+        let rechecks = self.receiver.borrow().rechecks;
         loop {
             if *self.draining.borrow_and_update() {
                 return Woken::Draining;
             }
-            if self.receiver.borrow_and_update().version > version {
+            let signal = *self.receiver.borrow_and_update();
+            if signal.version > version {
                 return Woken::Newer;
+            }
+            if signal.rechecks != rechecks {
+                return Woken::Recheck;
             }
             tokio::select! {
                 _ = self.draining.changed() => {}

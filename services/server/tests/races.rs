@@ -93,6 +93,9 @@ impl Store for Distant {
     async fn put_subscription(&self, record: SubscriptionRecord) -> Result<()> {
         self.0.put_subscription(record).await
     }
+    async fn subscriptions_in_state(&self, state: &str) -> Result<Vec<SubscriptionRecord>> {
+        self.0.subscriptions_in_state(state).await
+    }
     async fn clusters_in_subscription(&self, subscription: &str) -> Result<Vec<String>> {
         self.0.clusters_in_subscription(subscription).await
     }

@@ -91,6 +91,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn put_subscription(&self, record: SubscriptionRecord) -> Result<()>;
 
+    /// The subscriptions ARM last notified in `state`, in id order.
+    async fn subscriptions_in_state(&self, state: &str) -> Result<Vec<SubscriptionRecord>>;
+
     /// The clusters (lowercase ids) that have records in a subscription.
     async fn clusters_in_subscription(&self, subscription: &str) -> Result<Vec<String>>;
 

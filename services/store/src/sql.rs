@@ -346,6 +346,23 @@ macro_rules! sql_store {
                 .transpose()
             }
 
+            async fn subscriptions_in_state(&self, state: &str) -> $crate::Result<Vec<$crate::SubscriptionRecord>> {
+                let rows = sqlx::query("SELECT * FROM subscriptions WHERE state = $1 ORDER BY subscription")
+                    .bind(state)
+                    .fetch_all(self.read_pool())
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::SubscriptionRecord {
+                            subscription: row.try_get("subscription")?,
+                            state: row.try_get("state")?,
+                            body: row.try_get("body")?,
+                            updated_at: $crate::from_millis(row.try_get("updated_at")?),
+                        })
+                    })
+                    .collect()
+            }
+
             async fn put_subscription(&self, record: $crate::SubscriptionRecord) -> $crate::Result<()> {
                 sqlx::query(
                     "INSERT INTO subscriptions (subscription, state, body, updated_at) VALUES ($1, $2, $3, $4)

@@ -23,7 +23,8 @@ impl App {
     pub async fn desired_state(&self, cluster: &ClusterId) -> Result<DesiredState, ArmError> {
         let partition = self.partition(cluster).await?;
         self.note_contact(cluster, partition.cluster.as_ref()).await;
-        self.build_desired_state(cluster, &partition)
+        let secrets = self.hands_out_secrets(cluster).await?;
+        self.build_desired_state(cluster, &partition, secrets)
     }
 
     /// The desired state once its version differs from `known`, or `None` if it does not within `wait`.
@@ -82,7 +83,15 @@ impl App {
     /// The desired state, read in full (the contact was noted already).
     async fn current_desired_state(&self, cluster: &ClusterId) -> Result<DesiredState, ArmError> {
         let partition = self.partition(cluster).await?;
-        self.build_desired_state(cluster, &partition)
+        let secrets = self.hands_out_secrets(cluster).await?;
+        self.build_desired_state(cluster, &partition, secrets)
+    }
+
+    /// A subscription ARM has warned or suspended keeps its resources, but its clusters get no secret values
+    /// until it is registered again (their keys and generations still flow, so nothing is removed).
+    async fn hands_out_secrets(&self, cluster: &ClusterId) -> Result<bool, ArmError> {
+        use super::SubscriptionState::*;
+        Ok(matches!(self.subscription_state(cluster).await?, Registered))
     }
 
     async fn cluster_record(&self, cluster: &ClusterId) -> Result<Option<ClusterRecord>, ArmError> {
@@ -93,7 +102,18 @@ impl App {
         &self,
         cluster: &ClusterId,
         partition: &Partition,
+        secrets: bool,
     ) -> Result<DesiredState, ArmError> {
+        let withheld;
+        let partition = if secrets {
+            partition
+        } else {
+            withheld = Partition {
+                secrets: Vec::new(),
+                ..partition.clone()
+            };
+            &withheld
+        };
         let mut state = DesiredState {
             cluster: cluster.to_string(),
             version: partition.version(),

@@ -18,8 +18,9 @@ impl App {
         caller: &ArmCaller,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ArmError> {
-        self.check_writable(&target.cluster).await?;
         self.with_retries("The extension", || async move {
+            // Checked on every attempt: a subscription deleted meanwhile is not written to again.
+            self.check_writable(&target.cluster).await?;
             let partition = self.partition(&target.cluster).await?;
             let existing: Option<ExtensionExisting> =
                 self.existing(&partition, ResourceKind::Extension, target.name.key())?;
@@ -48,9 +49,10 @@ impl App {
         caller: &ArmCaller,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ArmError> {
-        self.check_writable(&target.cluster).await?;
         let properties = &patch.get("properties").cloned().unwrap_or_else(|| json!({}));
         self.with_retries("The extension", || async move {
+            // Checked on every attempt: a subscription deleted meanwhile is not written to again.
+            self.check_writable(&target.cluster).await?;
             let partition = self.partition(&target.cluster).await?;
             let existing: ExtensionExisting = self
                 .existing(&partition, ResourceKind::Extension, target.name.key())?

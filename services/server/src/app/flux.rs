@@ -33,9 +33,10 @@ impl App {
         caller: &ArmCaller,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ArmError> {
-        self.check_writable(&target.cluster).await?;
         let properties = &body.get("properties").cloned().unwrap_or_else(|| json!({}));
         self.with_retries("The Flux configuration", || async move {
+            // Checked on every attempt: a subscription deleted meanwhile is not written to again.
+            self.check_writable(&target.cluster).await?;
             let partition = self.partition(&target.cluster).await?;
             let existing: Option<FluxExisting> =
                 self.existing(&partition, ResourceKind::FluxConfiguration, target.name.key())?;
@@ -54,9 +55,10 @@ impl App {
         caller: &ArmCaller,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ArmError> {
-        self.check_writable(&target.cluster).await?;
         let properties = &patch.get("properties").cloned().unwrap_or_else(|| json!({}));
         self.with_retries("The Flux configuration", || async move {
+            // Checked on every attempt: a subscription deleted meanwhile is not written to again.
+            self.check_writable(&target.cluster).await?;
             let partition = self.partition(&target.cluster).await?;
             let existing: FluxExisting = self
                 .existing(&partition, ResourceKind::FluxConfiguration, target.name.key())?

@@ -85,8 +85,9 @@ impl App {
         force: bool,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ArmError> {
-        self.check_deletable(&target.cluster).await?;
         self.with_retries("The resource", || async move {
+            // Checked on every attempt: a subscription deleted meanwhile is not written to again.
+            self.check_deletable(&target.cluster).await?;
             let partition = self.partition(&target.cluster).await?;
             let Some(existing) = self.existing::<Value, Value>(&partition, target.kind(), target.name.key())? else {
                 return Ok(WriteOutcome::Absent);

@@ -21,12 +21,12 @@ clusterconfig_model::arm_enum! {
 }
 
 impl App {
-    /// Records a notification and acts on it; answers with the body ARM sent.
+    /// Records a notification; answers with the body ARM sent and the state it recorded.
     pub async fn notify_subscription(
         &self,
         subscription: &SubscriptionId,
         body: &Value,
-    ) -> Result<Value, ArmError> {
+    ) -> Result<(Value, SubscriptionState), ArmError> {
         let state_text = body.get("state").and_then(Value::as_str).ok_or_else(|| {
             ArmError::invalid_content("The subscription notification needs 'state'.").with_target("state")
         })?;
@@ -52,25 +52,50 @@ impl App {
             state = state.as_str(),
             "subscription notification"
         );
-        if state == SubscriptionState::Deleted {
-            let clusters = self
-                .store
-                .clusters_in_subscription(&subscription.key())
-                .await
-                .map_err(store_error)?;
-            for cluster in &clusters {
-                self.store.purge_cluster(cluster).await.map_err(store_error)?;
-            }
-            tracing::info!(
-                subscription = subscription.as_str(),
-                clusters = clusters.len(),
-                "subscription purged"
-            );
-        }
-        Ok(body.clone())
+        // A deleted subscription is purged in the background (the caller starts it with `purge_subscription`,
+        // and the subscription-purge task finishes what a crash or a late write left), never inside ARM's
+        // request: a large subscription takes longer than ARM waits.
+        Ok((body.clone(), state))
     }
 
-    async fn subscription_state(&self, cluster: &ClusterId) -> Result<SubscriptionState, ArmError> {
+    /// Purges every cluster of a subscription ARM deleted: records and secrets. Safe against writes racing
+    /// it: once the state is recorded every write is refused (each attempt checks it), and a write that
+    /// passed the check before is purged by the next run. Waiting agents are woken to read their (now empty)
+    /// desired state. Returns how many clusters were purged.
+    pub async fn purge_subscription(&self, subscription: &str) -> Result<usize, ArmError> {
+        let clusters = self
+            .store
+            .clusters_in_subscription(subscription)
+            .await
+            .map_err(store_error)?;
+        for cluster in &clusters {
+            self.store.purge_cluster(cluster).await.map_err(store_error)?;
+            self.hub.recheck(cluster);
+        }
+        if !clusters.is_empty() {
+            tracing::info!(subscription, clusters = clusters.len(), "subscription purged");
+        }
+        Ok(clusters.len())
+    }
+
+    /// Purges every subscription recorded as Deleted (the subscription-purge task); returns the clusters purged.
+    pub async fn purge_deleted_subscriptions(&self) -> Result<usize, ArmError> {
+        let deleted = self
+            .store
+            .subscriptions_in_state(SubscriptionState::Deleted.as_str())
+            .await
+            .map_err(store_error)?;
+        let mut purged = 0;
+        for record in deleted {
+            purged += self.purge_subscription(&record.subscription).await?;
+        }
+        Ok(purged)
+    }
+
+    pub(super) async fn subscription_state(
+        &self,
+        cluster: &ClusterId,
+    ) -> Result<SubscriptionState, ArmError> {
         let record = self
             .store
             .subscription(&cluster.subscription_key())

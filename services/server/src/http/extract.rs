@@ -55,7 +55,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, HttpError> {
         let claims = verify(&state.key, &state.app, bearer(parts)?, ARM_AUDIENCE)?;
         // Only ARM knows who made a change through it: from anyone else the header would be a forged record.
-        let from_arm = state.http.arm_identities.iter().any(|id| *id == claims.sub);
+        let from_arm = state.http.arm_identities.contains(&claims.sub);
         let system_data = parts
             .headers
             .get("x-ms-arm-resource-system-data")

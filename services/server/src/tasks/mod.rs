@@ -7,6 +7,7 @@ mod key_rotation;
 mod operation_retention;
 mod pending_timeouts;
 mod secret_expiry;
+mod subscription_purge;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ pub use key_rotation::KeyRotation;
 pub use operation_retention::OperationRetention;
 pub use pending_timeouts::PendingTimeouts;
 pub use secret_expiry::SecretExpiry;
+pub use subscription_purge::SubscriptionPurge;
 
 #[async_trait]
 pub trait BackgroundTask: Send + Sync + 'static {
@@ -85,7 +87,11 @@ impl Driver {
         };
         driver.register(Arc::new(SecretExpiry(app.clone())), periods.secret_expiry);
         driver.register(Arc::new(PendingTimeouts(app.clone())), periods.pending_timeouts);
-        driver.register(Arc::new(OperationRetention(app)), periods.operation_retention);
+        driver.register(
+            Arc::new(OperationRetention(app.clone())),
+            periods.operation_retention,
+        );
+        driver.register(Arc::new(SubscriptionPurge(app)), periods.subscription_purge);
         driver.register(Arc::new(KeyRotation(keyring.clone())), periods.key_rotation);
         driver.register(Arc::new(KeyRefresh(keyring)), periods.key_refresh);
         driver

@@ -46,6 +46,7 @@ pub fn config(dir: &std::path::Path) -> Config {
     config.tasks.operation_retention = never;
     config.tasks.key_rotation = never;
     config.tasks.key_refresh = never;
+    config.tasks.subscription_purge = never;
     config
 }
 

@@ -541,6 +541,16 @@ pub async fn subscriptions_and_purge(store: Arc<dyn Store>) {
             .unwrap();
     }
     assert_eq!(store.subscription(&sub).await.unwrap().unwrap().state, "Warned");
+    let warned = store.subscriptions_in_state("Warned").await.unwrap();
+    assert!(
+        warned.iter().any(|r| r.subscription == sub),
+        "listed by its state"
+    );
+    let registered = store.subscriptions_in_state("Registered").await.unwrap();
+    assert!(
+        !registered.iter().any(|r| r.subscription == sub),
+        "under its newest state only"
+    );
 
     // Another cluster of the same subscription (the last segment differs).
     let other = format!("{}/d", c.rsplit_once('/').unwrap().0);

@@ -677,6 +677,22 @@ impl Store for CosmosStore {
         }
     }
 
+    async fn subscriptions_in_state(&self, state: &str) -> Result<Vec<SubscriptionRecord>> {
+        let query = Query::from("SELECT * FROM c WHERE c.doc = 'subscription' AND c.state = @state")
+            .with_parameter("@state", state)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let docs: Vec<SubscriptionDoc> = self.query(query, FeedScope::full_container()).await?;
+        // The emulator's queries are not reliable filters (see dependencies.md): filter here too.
+        let mut records: Vec<SubscriptionRecord> = docs
+            .iter()
+            .map(SubscriptionDoc::record)
+            .filter(|r| r.state == state)
+            .collect();
+        records.sort_by(|a, b| a.subscription.cmp(&b.subscription));
+        records.dedup_by(|a, b| a.subscription == b.subscription);
+        Ok(records)
+    }
+
     async fn clusters_in_subscription(&self, subscription: &str) -> Result<Vec<String>> {
         let query = Query::from("SELECT * FROM c WHERE c.doc = 'cluster' AND c.subscription = @subscription")
             .with_parameter("@subscription", subscription)

@@ -10,6 +10,7 @@ use clusterconfig_model::api_version::SUBSCRIPTION_NOTIFICATION_VERSION;
 use clusterconfig_model::error::{ArmError, codes};
 use clusterconfig_model::ids::SubscriptionId;
 
+use crate::app::SubscriptionState;
 use crate::http::AppState;
 use crate::http::error::HttpResult;
 use crate::http::extract::{ArmQuery, Caller, RawBody};
@@ -39,9 +40,18 @@ pub async fn notify(
         }
     }
     let subscription = SubscriptionId::parse(&subscription)?;
-    let echoed = state
+    let (echoed, recorded) = state
         .app
         .notify_subscription(&subscription, &body.json_object()?)
         .await?;
+    if recorded == SubscriptionState::Deleted {
+        // Started now, finished in the background; the subscription-purge task completes it if this stops.
+        let (app, key) = (state.app.clone(), subscription.key());
+        tokio::spawn(async move {
+            if let Err(err) = app.purge_subscription(&key).await {
+                tracing::warn!(subscription = %key, error = %err.message, "purge interrupted; the purge task resumes it");
+            }
+        });
+    }
     Ok(Json(echoed).into_response())
 }
