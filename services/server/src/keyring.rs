@@ -23,6 +23,9 @@ pub enum KeyError {
     Open(#[from] OpenError),
 }
 
+/// The reserved id of the secret-fingerprint key among the wrapped keys (data keys count from 1).
+pub const FINGERPRINT_KEY_ID: DataKeyId = 0;
+
 struct Loaded {
     key: DataKey,
     loaded_at: Instant,
@@ -72,7 +75,7 @@ impl Keyring {
     async fn ensure_a_key(&self) -> anyhow::Result<()> {
         loop {
             let keys = self.store.data_keys().await?;
-            if let Some(newest) = keys.last() {
+            if let Some(newest) = keys.iter().rfind(|k| k.id != FINGERPRINT_KEY_ID) {
                 self.active.store(newest.id, Ordering::SeqCst);
                 return Ok(());
             }
@@ -98,6 +101,37 @@ impl Keyring {
         }
     }
 
+    /// The key of secret fingerprints (which recognise a repeated secret value without keeping it): a key of
+    /// its own, wrapped by the key-encryption key and kept in the store beside the data keys (under the
+    /// reserved id 0), so that every instance has it and replacing the token-signing key changes no
+    /// fingerprint. The first start makes it from `seed` (what fingerprints were keyed with before), so
+    /// fingerprints already stored keep matching.
+    pub async fn fingerprint_key(&self, seed: &[u8]) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+        loop {
+            let stored = self.store.data_keys().await?;
+            if let Some(record) = stored.iter().find(|k| k.id == FINGERPRINT_KEY_ID) {
+                let key = self.unwrap(record).await?;
+                return Ok(Zeroizing::new(key.as_bytes().to_vec()));
+            }
+            let key = DataKey::from_bytes(seed).unwrap_or_else(DataKey::generate);
+            let wrapped = self.provider.wrap(&key).await?;
+            let record = DataKeyRecord {
+                id: FINGERPRINT_KEY_ID,
+                provider: self.provider.kind().to_owned(),
+                kek_version: wrapped.kek_version,
+                wrapped: wrapped.ciphertext,
+                created_at: Utc::now(),
+                etag: Etag(String::new()),
+            };
+            match self.store.put_data_key(record, Expect::Absent).await {
+                Ok(_) => tracing::info!("made the secret-fingerprint key"),
+                // Another instance made it first: read theirs.
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
     /// Unwraps every stored key that is not in memory or was unwrapped more than half the TTL ago, and drops
     /// keys older than the TTL that could not be refreshed. Returns how many were unwrapped.
     pub async fn refresh(&self) -> anyhow::Result<usize> {
@@ -109,6 +143,8 @@ impl Keyring {
             let keys = self.keys.read().expect("keyring lock");
             records
                 .iter()
+                // The fingerprint key is read once, at start (`fingerprint_key`), and never seals data.
+                .filter(|r| r.id != FINGERPRINT_KEY_ID)
                 .filter(|r| {
                     keys.get(&r.id)
                         .is_none_or(|k| k.loaded_at.elapsed() > self.ttl / 2)

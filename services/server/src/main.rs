@@ -268,9 +268,14 @@ async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
     match action {
         KeysAction::Show => {
             for key in store.data_keys().await? {
+                let what = if key.id == clusterconfig_server::keyring::FINGERPRINT_KEY_ID {
+                    "secret-fingerprint key".to_owned()
+                } else {
+                    format!("data key {}", key.id)
+                };
                 println!(
-                    "data key {}: {} key-encryption key version {} (created {})",
-                    key.id, key.provider, key.kek_version, key.created_at
+                    "{what}: {} key-encryption key version {} (created {})",
+                    key.provider, key.kek_version, key.created_at
                 );
             }
             println!(

@@ -264,7 +264,11 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>, overrides: Overrides)
         secret_retention: config.lifetimes.secret_retention,
         operation_retention: config.lifetimes.operation_retention,
         contact_write_interval: config.dataplane.contact_write_interval,
-        fingerprint_key: key.derive("clusterconfig/secret-fingerprint/v1"),
+        fingerprint_key: keyring
+            .fingerprint_key(&key.derive("clusterconfig/secret-fingerprint/v1"))
+            .await
+            .context("cannot load the secret-fingerprint key")?
+            .to_vec(),
     };
     let catalog = Arc::new(load_catalog(config)?);
     let app = Arc::new(App::new(

@@ -15,15 +15,19 @@ use clusterconfig_crypto::local::LocalKeyProvider;
 use clusterconfig_store::{Change, Expect, ResourceKind, Write};
 use support::{Service, with_token};
 
+/// The key-encryption key versions the stored keys (data keys and the fingerprint key) are wrapped under.
 async fn data_key_versions(service: &Service) -> Vec<String> {
-    service
+    let mut versions: Vec<String> = service
         .store()
         .data_keys()
         .await
         .unwrap()
         .into_iter()
         .map(|k| k.kek_version)
-        .collect()
+        .collect();
+    versions.sort();
+    versions.dedup();
+    versions
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -49,7 +53,8 @@ async fn local_key_rotation_with_reads_in_between() {
         "reads work mid-rotation"
     );
     let report = service.running.keyring.rotate().await.unwrap();
-    assert_eq!((report.rewrapped, report.kek_version.as_str()), (1, "2"));
+    // The data key and the secret-fingerprint key.
+    assert_eq!((report.rewrapped, report.kek_version.as_str()), (2, "2"));
     assert_eq!(data_key_versions(&service).await, ["2"]);
     assert_eq!(
         local.prune(&report.versions_in_use).unwrap(),
@@ -118,7 +123,8 @@ async fn key_vault_wraps_the_data_keys_and_rotation_moves_them_to_the_new_versio
     let second = vault.add_version("clusterconfig-kek");
     assert_eq!(service.arm.get(&service.flux("vaulted")).await.status, 200);
     let report = service.running.keyring.rotate().await.unwrap();
-    assert_eq!((report.rewrapped, &report.kek_version), (1, &second));
+    // The data key and the secret-fingerprint key.
+    assert_eq!((report.rewrapped, &report.kek_version), (2, &second));
     assert_eq!(data_key_versions(&service).await, std::slice::from_ref(&second));
 
     // The old version can go: a fresh instance unwraps through the new one.
@@ -290,5 +296,62 @@ async fn tampered_records_fail_alone() {
         service.arm.get("/readyz").await.status,
         200,
         "the service stays up"
+    );
+}
+
+/// Secret fingerprints have a key of their own: replacing the token-signing key (to revoke every token)
+/// changes no fingerprint, so re-applying the same protected settings afterwards is still "no change".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_signing_key_changes_no_secret_fingerprint() {
+    let service = Service::start().await;
+    let path = service.flux("fingerprinted");
+    let body = with_token("fingerprint-canary");
+    let first = service.arm.put(&path, &body).await;
+    assert_eq!(first.status, 201);
+    // The operation, whichever port the instance serves on.
+    let operation_of = |url: Option<&str>| {
+        url.and_then(|u| u.split_once("/subscriptions/"))
+            .map(|(_, p)| p.to_owned())
+    };
+    let first_operation = operation_of(first.header("azure-asyncoperation"));
+    let signing_key = service.config.signing_key_path();
+    let service = {
+        let Service {
+            running,
+            clock,
+            config,
+            dir,
+            cluster,
+            ..
+        } = service;
+        running.stop().await.unwrap();
+        std::fs::remove_file(&signing_key).unwrap();
+        Service::start_on(config, clock, Default::default(), dir, cluster).await
+    };
+    assert_ne!(std::fs::read(&signing_key).unwrap().len(), 0, "a new signing key");
+    let again = service.arm.put(&path, &body).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(
+        operation_of(again.header("azure-asyncoperation")),
+        first_operation,
+        "the same write, still running: its operation again, not a new generation"
+    );
+    assert_eq!(
+        service
+            .store()
+            .partition(
+                &clusterconfig_model::ids::ClusterId::parse(&service.cluster)
+                    .unwrap()
+                    .key()
+            )
+            .await
+            .unwrap()
+            .resources
+            .iter()
+            .find(|r| r.name == "fingerprinted")
+            .unwrap()
+            .generation,
+        1,
+        "no new generation"
     );
 }

@@ -335,7 +335,8 @@ async fn the_task_driver_reports_each_tasks_last_run() {
             "key_rotation",
             "operation_retention",
             "pending_timeouts",
-            "secret_expiry"
+            "secret_expiry",
+            "subscription_purge"
         ]
     );
     let timeouts = tasks.iter().find(|t| t["name"] == "pending_timeouts").unwrap();

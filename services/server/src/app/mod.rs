@@ -43,7 +43,7 @@ pub struct Settings {
     pub secret_retention: Duration,
     pub operation_retention: Duration,
     pub contact_write_interval: Duration,
-    /// Key of the fingerprints that recognise repeated secret values (derived from the signing key).
+    /// Key of the fingerprints that recognise repeated secret values (its own key, kept wrapped in the store).
     pub fingerprint_key: Vec<u8>,
 }
 
