@@ -374,3 +374,45 @@ async fn reports_never_echo_protected_values() {
     );
     assert!(read.text.contains("password <redacted>"), "{}", read.text);
 }
+
+/// Agent tokens are revocable one cluster at a time: after `clusterconfig token revoke --cluster`, that
+/// cluster's tokens issued before are refused, tokens minted after work, and other clusters are unaffected.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_tokens_are_revoked_per_cluster() {
+    let env = Env::start(ARC);
+    let other = clusterconfig_testkit::cluster_id(ARC);
+    let desired = |cluster: &str, token: &str| {
+        let arm = env.arm.with_token(token);
+        let url = format!("{}/dataplane/v1{cluster}/desiredState", env.server.url);
+        async move { arm.get(&url).await }
+    };
+    let (old, others) = (
+        env.server.agent_token(&env.cluster),
+        env.server.agent_token(&other),
+    );
+    assert_eq!(desired(&env.cluster, &old).await.status, 200);
+
+    let said = env.server.cli(&["token", "revoke", "--cluster", &env.cluster]);
+    assert!(said.contains("revoked"), "{said}");
+    let refused = desired(&env.cluster, &old).await;
+    assert_arm_error(&refused, 401, "AuthenticationFailed");
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(
+        desired(&other, &others).await.status,
+        200,
+        "another cluster's token still works"
+    );
+    let new = env.server.agent_token(&env.cluster);
+    assert_eq!(
+        desired(&env.cluster, &new).await.status,
+        200,
+        "a token minted after the revocation works"
+    );
+}

@@ -30,6 +30,18 @@ pub struct Claims {
     /// How systemData records the caller of an ARM token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idtyp: Option<CreatedByType>,
+    /// When the token was issued, in milliseconds (`iat` has seconds): what a per-cluster revocation of agent
+    /// tokens compares with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
+}
+
+impl Claims {
+    /// When the token was issued, to the millisecond when it says so (tokens of older versions: to the second).
+    pub fn issued_at(&self) -> DateTime<Utc> {
+        let millis = self.iat_ms.unwrap_or(self.iat.saturating_mul(1000));
+        DateTime::from_timestamp_millis(millis).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -119,6 +131,7 @@ impl SigningKey {
             exp: (now + ttl).timestamp(),
             cluster: None,
             idtyp: Some(subject_type),
+            iat_ms: Some(now.timestamp_millis()),
         })
     }
 
@@ -131,6 +144,7 @@ impl SigningKey {
             exp: (now + ttl).timestamp(),
             cluster: Some(cluster_key.into()),
             idtyp: None,
+            iat_ms: Some(now.timestamp_millis()),
         })
     }
 

@@ -98,6 +98,13 @@ enum TokenKind {
         #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
         valid_for: std::time::Duration,
     },
+    /// Revokes every agent token issued so far for one cluster (a leaked token, a decommissioned cluster):
+    /// its agent needs a token minted after this. Other clusters' tokens are not affected.
+    Revoke {
+        /// The cluster's resource id.
+        #[arg(long)]
+        cluster: String,
+    },
     /// Tokens for many clusters' agents at once (fleets, load tests): reads cluster resource ids, one a line,
     /// from standard input and prints `<cluster id> <token>` for each, in order.
     Agents {
@@ -130,6 +137,9 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve { .. } => serve(config).await,
+            Command::Token {
+                kind: TokenKind::Revoke { cluster },
+            } => revoke(&config, &cluster).await,
             Command::Token { kind } => token(&config, kind),
             Command::Keys { action } => keys(&config, action).await,
             Command::Migrate => {
@@ -201,6 +211,7 @@ fn token(config: &Config, kind: TokenKind) -> anyhow::Result<()> {
             let cluster = ClusterId::parse(&cluster).map_err(|e| anyhow::anyhow!(e.message))?;
             key.issue_agent(&cluster.key(), now, chrono::Duration::from_std(valid_for)?)
         }
+        TokenKind::Revoke { .. } => unreachable!("revocation needs the store: handled in main"),
         TokenKind::Agents { valid_for } => {
             use std::io::{BufRead as _, Write as _};
             let valid_for = chrono::Duration::from_std(valid_for)?;
@@ -220,6 +231,19 @@ fn token(config: &Config, kind: TokenKind) -> anyhow::Result<()> {
         }
     };
     println!("{token}");
+    Ok(())
+}
+
+async fn revoke(config: &Config, cluster: &str) -> anyhow::Result<()> {
+    let cluster = ClusterId::parse(cluster).map_err(|e| anyhow::anyhow!(e.message))?;
+    let app = server::build(config, Arc::new(SystemClock), server::Overrides::default())
+        .await?
+        .app;
+    let at = app
+        .revoke_agent_tokens(&cluster)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    println!("agent tokens of {cluster} issued before {at} are revoked");
     Ok(())
 }
 

@@ -44,6 +44,10 @@ pub enum Write {
     Contact {
         at: DateTime<Utc>,
     },
+    /// Revokes every agent token of the cluster issued before `before`.
+    RevokeAgentTokens {
+        before: DateTime<Utc>,
+    },
 }
 
 /// Writes to one cluster, applied atomically. A change that bumps the version wakes the cluster's agents.

@@ -58,6 +58,8 @@ pub struct ClusterRecord {
     pub agent: Option<String>,
     pub last_contact: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Agent tokens of the cluster issued before this are revoked.
+    pub agent_tokens_not_before: Option<DateTime<Utc>>,
 }
 
 /// A resource of a cluster.

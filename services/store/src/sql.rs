@@ -73,6 +73,9 @@ macro_rules! sql_rows {
                     .try_get::<Option<i64>, _>("last_contact")?
                     .map($crate::from_millis),
                 created_at: $crate::from_millis(row.try_get("created_at")?),
+                agent_tokens_not_before: row
+                    .try_get::<Option<i64>, _>("agent_tokens_not_before")?
+                    .map($crate::from_millis),
             })
         }
     };
@@ -622,6 +625,14 @@ macro_rules! sql_store {
                     sqlx::query("UPDATE clusters SET last_contact = $2 WHERE cluster = $1")
                         .bind(cluster)
                         .bind($crate::to_millis(*at))
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok(None)
+                }
+                Write::RevokeAgentTokens { before } => {
+                    sqlx::query("UPDATE clusters SET agent_tokens_not_before = $2 WHERE cluster = $1")
+                        .bind(cluster)
+                        .bind($crate::to_millis(*before))
                         .execute(&mut **tx)
                         .await?;
                     Ok(None)

@@ -3,7 +3,7 @@
 //! Whatever a report acknowledges, the cluster now holds: the service deletes the secret groups it carried.
 
 use base64::Engine as _;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Serialize, de::DeserializeOwned};
 
 use clusterconfig_model::arm::ProvisioningState;
@@ -186,6 +186,33 @@ impl App {
         tracing::info!(%cluster, kubernetes = facts.kubernetes_version.as_deref().unwrap_or("?"),
             architecture = facts.cpu_architecture.as_deref().unwrap_or("?"), "agent facts");
         Ok(())
+    }
+
+    /// Refuses an agent token issued before its cluster's tokens were revoked (`revoke_agent_tokens`).
+    pub async fn check_agent_token(
+        &self,
+        cluster: &ClusterId,
+        issued_at: DateTime<Utc>,
+    ) -> Result<(), ArmError> {
+        let record = self.store.cluster(&cluster.key()).await.map_err(store_error)?;
+        match record.and_then(|r| r.agent_tokens_not_before) {
+            Some(not_before) if issued_at < not_before => Err(ArmError::new(
+                401,
+                codes::AUTHENTICATION_FAILED,
+                "The agent token was revoked for this cluster; the cluster needs a token issued after the revocation.",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Revokes every agent token of a cluster issued until now: the cluster's agent needs a new one.
+    pub async fn revoke_agent_tokens(&self, cluster: &ClusterId) -> Result<DateTime<Utc>, ArmError> {
+        let now = self.now();
+        let change = Change::new(cluster.key(), cluster.subscription_key(), now)
+            .with(Write::RevokeAgentTokens { before: now });
+        self.store.commit(change).await.map_err(store_error)?;
+        tracing::info!(%cluster, "agent tokens revoked");
+        Ok(now)
     }
 
     /// Notes that the cluster's agent was heard from, at most once per `contact_write_interval`.

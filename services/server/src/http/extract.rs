@@ -202,6 +202,7 @@ impl FromRequestParts<Arc<AppState>> for AgentOf {
         if claims.cluster.as_deref() != Some(cluster.key().as_str()) {
             return Err(forbidden("The agent token was issued for another cluster."));
         }
+        state.app.check_agent_token(&cluster, claims.issued_at()).await?;
         Ok(AgentOf(cluster))
     }
 }

@@ -617,6 +617,29 @@ pub async fn agent_facts(store: Arc<dyn Store>) {
     let record = store.cluster(&c).await.unwrap().unwrap();
     assert_eq!(record.agent.as_deref(), Some(r#"{"cpuArchitecture":"arm64"}"#));
     assert_eq!(record.last_contact, Some(t(50)));
+    assert_eq!(record.agent_tokens_not_before, None);
+
+    // Revoking the agent's tokens is recorded on the cluster, and kept by later contact.
+    store
+        .commit(change(&c).with(Write::RevokeAgentTokens { before: t(60) }))
+        .await
+        .unwrap();
+    store
+        .commit(change(&c).with(Write::Contact { at: t(70) }))
+        .await
+        .unwrap();
+    let record = store.cluster(&c).await.unwrap().unwrap();
+    assert_eq!(record.agent_tokens_not_before, Some(t(60)));
+    assert_eq!(
+        store
+            .partition(&c)
+            .await
+            .unwrap()
+            .cluster
+            .unwrap()
+            .agent_tokens_not_before,
+        Some(t(60))
+    );
 }
 
 pub async fn data_keys(store: Arc<dyn Store>) {

@@ -86,6 +86,8 @@ pub(super) struct ClusterDoc {
     pub agent: Option<String>,
     pub last_contact: Option<i64>,
     pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_tokens_not_before: Option<i64>,
     #[serde(rename = "_etag", default, skip_serializing)]
     pub cosmos_etag: Option<String>,
 }
@@ -243,6 +245,7 @@ impl ClusterDoc {
             agent: None,
             last_contact: None,
             created_at: to_millis(at),
+            agent_tokens_not_before: None,
             cosmos_etag: None,
         }
     }
@@ -255,6 +258,7 @@ impl ClusterDoc {
             agent: self.agent.clone(),
             last_contact: self.last_contact.map(from_millis),
             created_at: from_millis(self.created_at),
+            agent_tokens_not_before: self.agent_tokens_not_before.map(from_millis),
         }
     }
 }

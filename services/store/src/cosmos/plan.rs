@@ -109,6 +109,9 @@ impl<'a> Planner<'a> {
                     cluster.last_contact = Some(to_millis(*last_contact));
                 }
                 Write::Contact { at } => cluster.last_contact = Some(to_millis(*at)),
+                Write::RevokeAgentTokens { before } => {
+                    cluster.agent_tokens_not_before = Some(to_millis(*before))
+                }
                 _ => {}
             }
         }
@@ -190,7 +193,7 @@ impl<'a> Planner<'a> {
                 Ok(None)
             }
             // Applied to the anchor.
-            Write::PutAgent { .. } | Write::Contact { .. } => Ok(None),
+            Write::PutAgent { .. } | Write::Contact { .. } | Write::RevokeAgentTokens { .. } => Ok(None),
         }
     }
 
