@@ -352,3 +352,83 @@ async fn the_task_driver_reports_each_tasks_last_run() {
         status.text
     );
 }
+
+/// The sealed bytes of a secret group, wherever the SQLite files hold them.
+fn sqlite_files_holding(service: &Service, needle: &[u8]) -> Vec<String> {
+    std::fs::read_dir(&service.config.data_dir)
+        .unwrap()
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.to_string_lossy().contains("clusterconfig.db"))
+        .filter(|path| {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            bytes.windows(needle.len()).any(|window| window == needle)
+        })
+        .map(|path| path.display().to_string())
+        .collect()
+}
+
+/// "Kept under 48 hours" holds on disk too: once an agent acknowledged a secret group (or it expired), its
+/// sealed bytes leave the SQLite files, write-ahead log included, within one run of the secret-expiry task.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleted_secret_values_leave_the_sqlite_files() {
+    use clusterconfig_server::tasks::{BackgroundTask, SecretExpiry};
+    let service = Service::start().await;
+    let task = SecretExpiry(service.running.state.app.clone());
+
+    // Acknowledged by the agent.
+    assert_eq!(
+        service
+            .arm
+            .put(&service.flux("acked"), &with_token("wal-canary-acked"))
+            .await
+            .status,
+        201
+    );
+    let sealed = service.stored_secrets().await[0].body.clone();
+    let needle = &sealed[sealed.len() - 32..];
+    service.install_flux().await;
+    let report = service
+        .report(
+            "fluxConfigurations",
+            "acked",
+            json!({"generation": 1, "provisioningState": "Succeeded"}),
+        )
+        .await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    assert!(
+        service.stored_secrets().await.is_empty(),
+        "deleted on acknowledgement"
+    );
+    assert!(
+        !sqlite_files_holding(&service, needle).is_empty(),
+        "the write-ahead log still holds the deleted row's page (what this test is about)"
+    );
+    let outcome = task.activate().await.unwrap();
+    assert_eq!(outcome["compacted"], true, "{outcome}");
+    assert_eq!(sqlite_files_holding(&service, needle), Vec::<String>::new());
+
+    // Expired, never taken.
+    assert_eq!(
+        service
+            .arm
+            .put(&service.flux("expired"), &with_token("wal-canary-expired"))
+            .await
+            .status,
+        201
+    );
+    let sealed = service.stored_secrets().await[0].body.clone();
+    let needle = &sealed[sealed.len() - 32..];
+    service.advance(48 * HOUR);
+    let outcome = task.activate().await.unwrap();
+    assert_eq!(
+        (outcome["deleted"].as_u64(), outcome["compacted"].as_bool()),
+        (Some(1), Some(true)),
+        "{outcome}"
+    );
+    assert_eq!(sqlite_files_holding(&service, needle), Vec::<String>::new());
+    assert_eq!(
+        task.activate().await.unwrap()["compacted"],
+        false,
+        "nothing new to compact"
+    );
+}

@@ -84,6 +84,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes one secret group if it is still expired at `now` (a rewrite since it was listed keeps it).
     async fn delete_expired_secret(&self, key: &SecretKey, now: DateTime<Utc>) -> Result<bool>;
 
+    /// Makes what was deleted unrecoverable from the store's own files, where the backend can: SQLite moves its
+    /// write-ahead log into the database (whose freed pages `secure_delete` zeroes) and truncates it;
+    /// PostgreSQL vacuums the secrets table, so its dead tuples are no longer kept as such. Returns whether it
+    /// completed (SQLite cannot while a reader holds an old snapshot; the caller tries again later).
+    async fn compact_deleted(&self) -> Result<bool> {
+        Ok(true)
+    }
+
     /// Deletes finished operation records whose retention ended; returns how many.
     async fn delete_expired_operations(&self, now: DateTime<Utc>, limit: usize) -> Result<u64>;
 

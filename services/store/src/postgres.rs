@@ -108,6 +108,13 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Deleted secret rows stay in the table's pages as dead tuples until a vacuum: one after deletions makes
+    /// their space reusable at once rather than whenever autovacuum comes by.
+    async fn compact(&self) -> Result<bool> {
+        sqlx::query("VACUUM secrets").execute(&self.pool).await?;
+        Ok(true)
+    }
+
     fn change_feed(&self) -> Option<ChangeFeed> {
         let pool = self.pool.clone();
         let (sender, receiver) = tokio::sync::mpsc::channel::<FeedEvent>(1024);

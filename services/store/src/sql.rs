@@ -1,7 +1,7 @@
 //! The SQL backends (SQLite and PostgreSQL) share their statements and row mapping: both accept `$N` parameters,
 //! `ON CONFLICT` and `RETURNING`. `sql_store!` writes the `Store` implementation for one sqlx database type; the
-//! backend supplies three hooks: `write_tx` (a transaction for a change: SQLite's takes the single write lock,
-//! PostgreSQL's relies on row locks and conditional statements), `read_tx` (a consistent snapshot) and `signal` (announce a new version to other instances, inside the transaction).
+//! backend supplies four hooks: `write_tx` (a transaction for a change: SQLite's takes the single write lock,
+//! PostgreSQL's relies on row locks and conditional statements), `read_tx` (a consistent snapshot) `signal` (announce a new version to other instances, inside the transaction) and `compact` (make deleted rows unrecoverable from its files).
 
 /// Maps a row of `resources` (or `operations`, ...) to its record. Shared by both backends.
 macro_rules! sql_rows {
@@ -315,6 +315,10 @@ macro_rules! sql_store {
                 .execute(self.write_pool())
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn compact_deleted(&self) -> $crate::Result<bool> {
+                self.compact().await
             }
 
             async fn delete_expired_operations(

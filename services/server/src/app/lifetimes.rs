@@ -36,6 +36,10 @@ impl App {
                     "secret values expired and deleted");
             }
         }
+        if deleted > 0 {
+            self.compaction_due
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         Ok(deleted)
     }
 
@@ -115,7 +119,7 @@ impl App {
                 });
                 change = change.bump();
             }
-            let committed = self.store.commit(change).await?;
+            let committed = self.commit(change).await?;
             self.hub.publish(&target.cluster.key(), committed.version);
             self.hub.operations_moved(&target.cluster.key());
             tracing::warn!(cluster = %target.cluster, kind = operation.kind.as_str(), name = %operation.name,

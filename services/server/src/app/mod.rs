@@ -143,6 +143,8 @@ pub struct Page<T> {
 
 pub struct App {
     store: Arc<dyn Store>,
+    /// Secret groups were deleted since the store last compacted what it deleted (`compact_deleted_secrets`).
+    compaction_due: std::sync::atomic::AtomicBool,
     clock: Arc<dyn Clock>,
     hub: Arc<ChangeHub>,
     catalog: Arc<Catalog>,
@@ -164,6 +166,7 @@ impl App {
     ) -> Self {
         Self {
             store,
+            compaction_due: std::sync::atomic::AtomicBool::new(false),
             clock,
             hub,
             catalog,
@@ -194,6 +197,42 @@ impl App {
             .chain(partition.secrets.iter().map(|s| s.body.as_slice()));
         self.codec.prepare(bodies).await?;
         Ok(partition)
+    }
+
+    /// Commits a change; one that deletes secret values makes a compaction of the store due, so that the
+    /// deleted values leave its files too (`compact_deleted_secrets`).
+    async fn commit(&self, change: Change) -> Result<clusterconfig_store::Committed, StoreError> {
+        let deletes_secrets = change
+            .writes
+            .iter()
+            .any(|w| matches!(w, clusterconfig_store::Write::DeleteSecret { .. }));
+        let committed = self.store.commit(change).await?;
+        if deletes_secrets {
+            self.compaction_due
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(committed)
+    }
+
+    /// Lets the store make deleted secret values unrecoverable from its files (SQLite's write-ahead log keeps
+    /// old pages until a checkpoint), when secrets were deleted since it last did. Returns whether it ran.
+    pub async fn compact_deleted_secrets(&self) -> Result<bool, ArmError> {
+        use std::sync::atomic::Ordering;
+        if !self.compaction_due.swap(false, Ordering::SeqCst) {
+            return Ok(false);
+        }
+        match self.store.compact_deleted().await {
+            Ok(true) => Ok(true),
+            // A reader held an old snapshot: try again on the next run.
+            Ok(false) => {
+                self.compaction_due.store(true, Ordering::SeqCst);
+                Ok(false)
+            }
+            Err(err) => {
+                self.compaction_due.store(true, Ordering::SeqCst);
+                Err(store_error(err))
+            }
+        }
     }
 
     /// A change of the cluster's desired state decided on `partition`: it bumps the version (waking the agent)

@@ -182,7 +182,7 @@ impl App {
                 agent: Some(serde_json::to_string(facts).expect("facts serialize")),
                 last_contact: self.now(),
             });
-        self.store.commit(change).await.map_err(store_error)?;
+        self.commit(change).await.map_err(store_error)?;
         tracing::info!(%cluster, kubernetes = facts.kubernetes_version.as_deref().unwrap_or("?"),
             architecture = facts.cpu_architecture.as_deref().unwrap_or("?"), "agent facts");
         Ok(())
@@ -210,7 +210,7 @@ impl App {
         let now = self.now();
         let change = Change::new(cluster.key(), cluster.subscription_key(), now)
             .with(Write::RevokeAgentTokens { before: now });
-        self.store.commit(change).await.map_err(store_error)?;
+        self.commit(change).await.map_err(store_error)?;
         tracing::info!(%cluster, "agent tokens revoked");
         Ok(now)
     }
@@ -227,7 +227,7 @@ impl App {
         // Only the time: the agent's facts stay as the store has them (a report may have just changed them).
         let change =
             Change::new(cluster.key(), cluster.subscription_key(), now).with(Write::Contact { at: now });
-        if let Err(err) = self.store.commit(change).await {
+        if let Err(err) = self.commit(change).await {
             tracing::warn!(%cluster, error = %err, "could not record the agent's contact");
         }
     }
@@ -459,7 +459,7 @@ impl App {
         cluster: &ClusterId,
         pending: PendingReport,
     ) -> Result<ReportOutcome, Attempt> {
-        let committed = self.store.commit(pending.change).await?;
+        let committed = self.commit(pending.change).await?;
         self.hub.publish(&cluster.key(), committed.version);
         self.hub.operations_moved(&cluster.key());
         Ok(pending.outcome)

@@ -135,7 +135,7 @@ impl App {
                     name: target.name.key().to_owned(),
                     expect: Expect::Etag(existing.record.etag.clone()),
                 });
-                let committed = self.store.commit(change).await?;
+                let committed = self.commit(change).await?;
                 self.hub.publish(&target.cluster.key(), committed.version);
                 tracing::info!(cluster = %target.cluster, name = %target.name, "resource removed at once");
                 return Ok(WriteOutcome::Removed);
@@ -167,7 +167,7 @@ impl App {
             let index = change.writes.len();
             change.push(Write::PutResource { record: updated.clone(), expect: Expect::Etag(record.etag.clone()) });
             change.push(Write::PutOperation { record: operation.clone(), expect: Expect::Absent });
-            let committed = self.store.commit(change).await?;
+            let committed = self.commit(change).await?;
             self.hub.publish(&target.cluster.key(), committed.version);
             updated.etag = committed.etags[index].clone().expect("a put returns its etag");
             tracing::info!(cluster = %target.cluster, name = %target.name, operation = %operation.id, "deletion started");

@@ -54,7 +54,7 @@ impl App {
             record,
             expect: Expect::Anything,
         });
-        self.store.commit(change).await.map_err(store_error)?;
+        self.commit(change).await.map_err(store_error)?;
         debug_assert_eq!(target.kind(), ResourceKind::SourceControlConfiguration);
         Ok(())
     }

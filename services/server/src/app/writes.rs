@@ -490,7 +490,7 @@ impl App {
                     record: record.clone(),
                     expect,
                 });
-                let committed = self.store.commit(change).await?;
+                let committed = self.commit(change).await?;
                 self.hub.publish(&target.cluster.key(), committed.version);
                 record.etag = committed.etags[index].clone().expect("a put returns its etag");
                 tracing::info!(cluster = %target.cluster, resource_type = target.resource_type.as_str(), name = %target.name,

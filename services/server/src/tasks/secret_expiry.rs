@@ -1,5 +1,6 @@
 //! Deletes secret groups whose lifetime (`lifetimes.secret_retention`, under 48 hours) has ended. Reads check
-//! expiry themselves too, so a late sweep never lets an expired value out.
+//! expiry themselves too, so a late sweep never lets an expired value out. Then, when secret values were
+//! deleted (expired here, or acknowledged by agents), lets the store remove them from its files as well.
 
 use std::sync::Arc;
 
@@ -23,6 +24,11 @@ impl BackgroundTask for SecretExpiry {
             .expire_secrets()
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
-        Ok(json!({"deleted": deleted}))
+        let compacted = self
+            .0
+            .compact_deleted_secrets()
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        Ok(json!({"deleted": deleted, "compacted": compacted}))
     }
 }
