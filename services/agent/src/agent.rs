@@ -15,10 +15,10 @@ use clusterconfig_model::dataplane::{
 use clusterconfig_model::extension::{ExtensionStatus, LevelType};
 use clusterconfig_model::flux::wire::{FluxComplianceState, ObjectStatus, ObjectStatusCondition};
 
-use crate::backoff::Backoff;
 use crate::client::{DataPlane, Reported};
 use crate::render::{self, Object, Secrets};
 use crate::state::{AgentState, SecretCopy, write_private};
+use clusterconfig_retry::RECONNECT;
 
 pub struct Settings {
     pub render_dir: Option<PathBuf>,
@@ -88,7 +88,7 @@ impl Agent {
     /// lost report. The server takes repeated reports of a generation as the same report.
     pub async fn run(&mut self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(stop);
-        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
+        let mut delays = RECONNECT.delays();
         let mut facts_sent = false;
         let mut reconcile = true;
         loop {
@@ -106,12 +106,12 @@ impl Agent {
             };
             match result {
                 Ok(()) => {
-                    backoff.reset();
+                    delays = RECONNECT.delays();
                     reconcile = false;
                 }
                 Err(err) => {
                     reconcile = true;
-                    let delay = backoff.next_delay();
+                    let delay = delays.next().unwrap_or(RECONNECT.max);
                     tracing::warn!(error = %format!("{err:#}"), retry_in_ms = delay.as_millis() as u64, "sync failed; reconnecting");
                     tokio::select! {
                         _ = &mut stop => return Ok(()),

@@ -2,7 +2,6 @@
 //! (`api-specs/dataplane.yaml`): long-poll the cluster's desired state, apply it, report each generation.
 
 pub mod agent;
-pub mod backoff;
 pub mod client;
 pub mod keys;
 pub mod render;

@@ -110,7 +110,8 @@ impl std::fmt::Debug for KeyVaultProvider {
 }
 
 impl KeyVaultProvider {
-    /// `options` carries the transport and retry settings (the defaults use the SDK's HTTP client).
+    /// `options` carries the transport (the defaults use the SDK's HTTP client). The SDK's own retries are
+    /// turned off: transient failures are retried by the service's one policy (`with_retries`), not twice.
     pub fn new(
         vault_url: &str,
         key_name: &str,
@@ -122,7 +123,9 @@ impl KeyVaultProvider {
                 "the Key Vault URL must be https:// (got '{vault_url}')"
             )));
         }
-        let client = KeyClient::new(vault_url, credential, options)
+        let mut options = options.unwrap_or_default();
+        options.client_options.retry = azure_core::http::RetryOptions::none();
+        let client = KeyClient::new(vault_url, credential, Some(options))
             .map_err(|e| ProviderError::Other(format!("cannot build the Key Vault client: {e}")))?;
         Ok(Self {
             client,
@@ -153,6 +156,20 @@ fn classify(err: azure_core::Error, what: &str) -> ProviderError {
     }
 }
 
+/// Runs one Key Vault call, trying again (as `clusterconfig_retry::REMOTE_CALL` says) while Key Vault is
+/// throttling or unavailable; a definite answer (an unknown version, a refused unwrap) is final at once.
+async fn with_retries<T, F, Fut>(call: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    use clusterconfig_retry::Retryable as _;
+    call.retry(clusterconfig_retry::REMOTE_CALL.builder())
+        .when(|err| matches!(err, ProviderError::Unavailable(_)))
+        .notify(|err, delay| tracing::debug!(error = %err, retry_in_ms = delay.as_millis() as u64, "Key Vault call failed; retrying"))
+        .await
+}
+
 #[async_trait]
 impl KeyProvider for KeyVaultProvider {
     fn kind(&self) -> &'static str {
@@ -160,12 +177,14 @@ impl KeyProvider for KeyVaultProvider {
     }
 
     async fn current_version(&self) -> Result<String, ProviderError> {
-        let key = self
-            .client
-            .get_key(&self.key_name, None)
-            .await
-            .and_then(|r| r.into_model())
-            .map_err(|e| classify(e, "reading the key"))?;
+        let key = with_retries(|| async {
+            self.client
+                .get_key(&self.key_name, None)
+                .await
+                .and_then(|r| r.into_model())
+                .map_err(|e| classify(e, "reading the key"))
+        })
+        .await?;
         key.resource_id()
             .ok()
             .and_then(|id| id.version)
@@ -177,19 +196,22 @@ impl KeyProvider for KeyVaultProvider {
             .try_into()
             .map_err(|e| ProviderError::Other(format!("{e}")))?;
         // No version: Key Vault wraps with the current one and names it in the result.
-        let result = self
-            .client
-            .wrap_key(
-                &self.key_name,
-                parameters,
-                Some(KeyClientWrapKeyOptions {
-                    key_version: None,
-                    ..Default::default()
-                }),
-            )
-            .await
-            .and_then(|r| r.into_model())
-            .map_err(|e| classify(e, "wrapping a data key"))?;
+        let parameters: azure_core::http::RequestContent<KeyOperationParameters> = parameters;
+        let result = with_retries(|| async {
+            self.client
+                .wrap_key(
+                    &self.key_name,
+                    parameters.clone(),
+                    Some(KeyClientWrapKeyOptions {
+                        key_version: None,
+                        ..Default::default()
+                    }),
+                )
+                .await
+                .and_then(|r| r.into_model())
+                .map_err(|e| classify(e, "wrapping a data key"))
+        })
+        .await?;
         let kek_version = result
             .resource_id()
             .ok()
@@ -208,12 +230,15 @@ impl KeyProvider for KeyVaultProvider {
         let parameters = operation(&wrapped.ciphertext)
             .try_into()
             .map_err(|e| ProviderError::Other(format!("{e}")))?;
-        let result = self
-            .client
-            .unwrap_key(&self.key_name, &wrapped.kek_version, parameters, None)
-            .await
-            .and_then(|r| r.into_model())
-            .map_err(|e| classify(e, "unwrapping a data key"))?;
+        let parameters: azure_core::http::RequestContent<KeyOperationParameters> = parameters;
+        let result = with_retries(|| async {
+            self.client
+                .unwrap_key(&self.key_name, &wrapped.kek_version, parameters.clone(), None)
+                .await
+                .and_then(|r| r.into_model())
+                .map_err(|e| classify(e, "unwrapping a data key"))
+        })
+        .await?;
         let plain = zeroize::Zeroizing::new(result.result.ok_or(ProviderError::Unwrap)?);
         DataKey::from_bytes(&plain).ok_or(ProviderError::Unwrap)
     }

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use clusterconfig_retry::RECONNECT;
 use futures::StreamExt;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 
@@ -120,6 +121,7 @@ impl PostgresStore {
         let (sender, receiver) = tokio::sync::mpsc::channel::<FeedEvent>(1024);
         tokio::spawn(async move {
             let mut listener: Option<PgListener> = None;
+            let mut reconnect = RECONNECT.delays();
             loop {
                 if sender.is_closed() {
                     return;
@@ -128,13 +130,14 @@ impl PostgresStore {
                     Some(active) => active,
                     None => match connect_listener(&pool).await {
                         Ok(connected) => {
+                            reconnect = RECONNECT.delays();
                             // Whatever happened while not listening is unknown: everyone looks again.
                             let _ = sender.send(FeedEvent::Resync).await;
                             listener.insert(connected)
                         }
                         Err(err) => {
                             tracing::warn!(error = %err, "cannot listen for changes; retrying");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            tokio::time::sleep(reconnect.next().unwrap_or(RECONNECT.max)).await;
                             continue;
                         }
                     },

@@ -152,9 +152,6 @@ pub struct App {
     settings: Settings,
 }
 
-/// Conflicting writers retry from a fresh read this many times before the caller gets 409.
-const WRITE_ATTEMPTS: u32 = 10;
-
 impl App {
     pub fn new(
         store: Arc<dyn Store>,
@@ -250,22 +247,24 @@ impl App {
         .expecting_version(partition.version())
     }
 
-    /// Runs `attempt` (read, decide, commit) until it commits without a conflicting writer.
+    /// Runs `attempt` (read, decide, commit) until it commits without a conflicting writer, backing off as
+    /// `clusterconfig_retry::CONTENTION` says; then the caller gets 409.
     async fn with_retries<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, ArmError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Attempt>>,
     {
-        for round in 0..WRITE_ATTEMPTS {
+        // Writers that lost a race back off by a random pause, so a crowd of them spreads out instead of
+        // colliding again on the next read.
+        let mut delays = clusterconfig_retry::CONTENTION.delays();
+        loop {
             match attempt().await {
                 Ok(value) => return Ok(value),
                 Err(Attempt::Failed(err)) => return Err(err),
-                // Writers that lost a race back off by a random pause, so a crowd of them spreads out instead
-                // of colliding again on the next read.
-                Err(Attempt::Raced) => {
-                    let ceiling = 1u64 << round.min(6);
-                    tokio::time::sleep(Duration::from_millis(rand::random_range(0..=ceiling))).await;
-                }
+                Err(Attempt::Raced) => match delays.next() {
+                    Some(delay) => tokio::time::sleep(delay).await,
+                    None => break,
+                },
             }
         }
         Err(ArmError::conflict(format!(

@@ -5,6 +5,7 @@
 //! in the container (`feed-checkpoints`, one item per instance name) so a restarted instance resumes where it
 //! stopped. Whenever the feed has to start from "now" instead, changes may have gone unseen: it says `Resync`.
 
+use clusterconfig_retry::RECONNECT;
 use std::time::Duration;
 
 use azure_data_cosmos::ContainerClient;
@@ -77,6 +78,7 @@ impl Follower {
         let mut saved = token.clone();
         // Consecutive failures since the last page that came back: a token that keeps failing is given up.
         let mut failures = 0;
+        let mut reconnect = RECONNECT.delays();
         loop {
             if failures >= TOKEN_ATTEMPTS && token.take().is_some() {
                 tracing::warn!("giving up the change feed checkpoint; following changes from now");
@@ -97,7 +99,10 @@ impl Follower {
             )
             .await;
             let mut feed = match opened {
-                Ok(Ok(feed)) => feed,
+                Ok(Ok(feed)) => {
+                    reconnect = RECONNECT.delays();
+                    feed
+                }
                 failed => {
                     let error = match failed {
                         Ok(Err(err)) => err.to_string(),
@@ -105,7 +110,7 @@ impl Follower {
                     };
                     tracing::warn!(%error, "cannot open the Cosmos DB change feed; retrying");
                     failures += 1;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::time::sleep(reconnect.next().unwrap_or(RECONNECT.max)).await;
                     continue;
                 }
             };
@@ -184,7 +189,7 @@ impl Follower {
                         } else {
                             tracing::warn!(error = %err, "the Cosmos DB change feed failed; resuming from its last token");
                         }
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tokio::time::sleep(reconnect.next().unwrap_or(RECONNECT.max)).await;
                         break;
                     }
                     Ok(None) => {

@@ -557,6 +557,7 @@ impl Store for CosmosStore {
     async fn commit(&self, change: Change) -> Result<Committed> {
         // Concurrent changes to one cluster serialize on its anchor: the losers plan again.
         let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut delays = clusterconfig_retry::CONTENTION.unbounded().delays();
         let mut attempt: u32 = 0;
         loop {
             if let Some(committed) = self.try_commit(&change).await? {
@@ -569,9 +570,8 @@ impl Store for CosmosStore {
                     change.cluster
                 )));
             }
-            let ceiling = 2u64.pow(attempt.min(6));
-            let pause = rand::random_range(1..=ceiling);
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            let pause = delays.next().unwrap_or(clusterconfig_retry::CONTENTION.max);
+            tokio::time::sleep(pause).await;
         }
     }
 
