@@ -82,6 +82,21 @@ Documents.prototype._set = function _set(data) {
 };
 
 // ---------------------------------------------------------------------------
+// Patch 3b: resource ids are base64 and, past a few dozen databases or
+// containers, the emulator's counters produce one with a '/' in it (such as
+// 'gAA/AIAAAAE='), which the Rust driver cannot take apart ("failed to extract
+// database RID from container RID"), so every later server start failed. Real
+// Cosmos DB never hands out such ids: skip the counter values that make one.
+// ---------------------------------------------------------------------------
+const origItemsCreate = ItemsProto.create;
+ItemsProto.create = function create(data) {
+  while (String(this._rid(this._ridCount + 1)).includes("/")) {
+    this._ridCount += 1;
+  }
+  return origItemsCreate.call(this, data);
+};
+
+// ---------------------------------------------------------------------------
 // Patch 4: GET of a missing document returns 500 (TypeError in the handler's
 // partition-key check). Return 404 instead. Must be patched before
 // lib/routes.js is loaded (it captures handler.default at load time).

@@ -7,7 +7,7 @@ macro_rules! arm_enum {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema)]
         pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+            $($(#[$vmeta])* #[serde(rename = $text)] #[schema(rename = $text)] $variant),+
         }
 
         impl $name {

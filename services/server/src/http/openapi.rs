@@ -17,6 +17,9 @@ use clusterconfig_model::extension::Extension;
 use clusterconfig_model::flux::wire::FluxConfiguration;
 use clusterconfig_model::scc::SourceControlConfiguration;
 
+use clusterconfig_model::api_version::{ApiSurface, SUBSCRIPTION_NOTIFICATION_VERSION};
+use clusterconfig_model::ids::{ClusterKind, ResourceType};
+
 use super::routes::{Api, ROUTES, Route};
 
 /// What a route takes and answers, for its documentation.
@@ -293,13 +296,100 @@ fn parameter(
     required: bool,
     description: &str,
 ) -> utoipa::openapi::path::Parameter {
+    parameter_with(
+        name,
+        location,
+        required,
+        description,
+        ObjectBuilder::new().schema_type(Type::String),
+    )
+}
+
+fn parameter_with(
+    name: &str,
+    location: ParameterIn,
+    required: bool,
+    description: &str,
+    schema: ObjectBuilder,
+) -> utoipa::openapi::path::Parameter {
     ParameterBuilder::new()
         .name(name)
         .parameter_in(location)
         .required(if required { Required::True } else { Required::False })
         .description(Some(description))
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .schema(Some(schema))
         .build()
+}
+
+/// A string parameter's schema with the rule the server enforces, so that a request the description allows is
+/// one the server takes (names as `clusterconfig_model::ids` checks them).
+fn path_schema(name: &str, path: &str) -> ObjectBuilder {
+    let string = ObjectBuilder::new().schema_type(Type::String);
+    let (providers, types): (Vec<&str>, Vec<&str>) = ClusterKind::ALL
+        .iter()
+        .filter_map(|kind| kind.as_str().split_once('/'))
+        .unzip();
+    // DNS-1123 names: letters (matched case-insensitively), digits, '-' (and '.' where allowed), alphanumeric
+    // at both ends.
+    let dns = |max: usize, dots: bool| {
+        let middle = if dots { "A-Za-z0-9.-" } else { "A-Za-z0-9-" };
+        format!("^[A-Za-z0-9]([{middle}]{{0,{}}}[A-Za-z0-9])?$", max - 2)
+    };
+    match name {
+        "subscriptionId" => string.pattern(Some("^[A-Za-z0-9-]{1,64}$")),
+        "resourceGroupName" => string.pattern(Some("^[-\\w._()]{0,89}[-\\w_()]$")),
+        "clusterRp" => string.enum_values(Some(providers)),
+        "clusterResourceName" => string.enum_values(Some(types)),
+        "clusterName" => string
+            .min_length(Some(1))
+            .max_length(Some(260))
+            .pattern(Some("^[^<>%&:\\\\?/\\u0000-\\u001f\\u007f]+$")),
+        "name" if path.contains("/fluxConfigurations/") => string.pattern(Some(dns(63, true))),
+        "name" if path.contains("/extensions/") => string.pattern(Some(dns(253, true))),
+        "name" if path.contains("/sourceControlConfigurations/") => string.pattern(Some(dns(63, false))),
+        "operationId" => string.pattern(Some(
+            "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$",
+        )),
+        _ => string,
+    }
+}
+
+/// A request body the service accepts, for readers and for tools that try the examples (schemathesis then
+/// creates real resources and checks the answers that describe them).
+fn request_example(operation_id: &str) -> Option<serde_json::Value> {
+    use serde_json::json;
+    match operation_id {
+        "FluxConfigurations_CreateOrUpdate" => Some(json!({"properties": {
+            "scope": "cluster",
+            "namespace": "cluster-config",
+            "sourceKind": "GitRepository",
+            "gitRepository": {"url": "https://github.com/Azure/arc-k8s-demo", "repositoryRef": {"branch": "main"}},
+            "kustomizations": {"infra": {"path": "./infrastructure", "prune": true}}
+        }})),
+        "FluxConfigurations_Update" => Some(json!({"properties": {"suspend": true}})),
+        "Extensions_Create" => Some(json!({"properties": {
+            "extensionType": "microsoft.flux",
+            "autoUpgradeMinorVersion": true,
+            "releaseTrain": "Stable",
+            "scope": {"cluster": {"releaseNamespace": "flux-system"}}
+        }})),
+        "Extensions_Update" => Some(json!({"properties": {"autoUpgradeMinorVersion": false}})),
+        "Subscriptions_Notify" => Some(json!({"state": "Registered", "properties": {"tenantId": "t"}})),
+        _ => None,
+    }
+}
+
+/// A value of a path parameter that addresses a real cluster (for the examples a tool tries).
+fn path_example(name: &str) -> Option<serde_json::Value> {
+    Some(serde_json::Value::from(match name {
+        "subscriptionId" => "00000000-0000-0000-0000-000000000000",
+        "resourceGroupName" => "examples",
+        "clusterRp" => "Microsoft.Kubernetes",
+        "clusterResourceName" => "connectedClusters",
+        "clusterName" => "example-cluster",
+        "name" => "example",
+        _ => return None,
+    }))
 }
 
 fn path_parameters(path: &str) -> Vec<utoipa::openapi::path::Parameter> {
@@ -309,16 +399,39 @@ fn path_parameters(path: &str) -> Vec<utoipa::openapi::path::Parameter> {
             let description = match name {
                 "subscriptionId" => "The subscription of the cluster.",
                 "resourceGroupName" => "The resource group of the cluster.",
-                "clusterRp" => "Microsoft.ContainerService, Microsoft.Kubernetes, Microsoft.HybridContainerService or Microsoft.ResourceConnector.",
-                "clusterResourceName" => "managedClusters, connectedClusters, provisionedClusters or appliances.",
+                "clusterRp" => "The cluster's resource provider; with clusterResourceName, one of Microsoft.ContainerService/managedClusters, Microsoft.Kubernetes/connectedClusters, Microsoft.HybridContainerService/provisionedClusters or Microsoft.ResourceConnector/appliances (400 ClusterNotSupported otherwise).",
+                "clusterResourceName" => "The cluster's resource type (see clusterRp for the pairs).",
                 "clusterName" => "The cluster's name.",
                 "name" => "The resource's name (matched case-insensitively).",
                 "operationId" => "The operation's id, from the Azure-AsyncOperation URL.",
                 _ => "",
             };
-            parameter(name, ParameterIn::Path, true, description)
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some(description))
+                .schema(Some(path_schema(name, path)))
+                .example(path_example(name))
+                .build()
         })
         .collect()
+}
+
+/// The api-versions a route serves, as its request names them.
+fn api_versions(route: &Route) -> Vec<&'static str> {
+    let surface = if route.path.starts_with("/providers/") {
+        ApiSurface::ProviderOperations
+    } else if route.path.contains("/fluxConfigurations") {
+        ApiSurface::Resource(ResourceType::FluxConfigurations)
+    } else if route.path.contains("/sourceControlConfigurations") {
+        ApiSurface::Resource(ResourceType::SourceControlConfigurations)
+    } else if route.path.contains("/extensions") {
+        ApiSurface::Resource(ResourceType::Extensions)
+    } else {
+        ApiSurface::ClusterOperations
+    };
+    surface.supported().iter().map(|v| v.as_str()).collect()
 }
 
 fn operation(route: &Route) -> utoipa::openapi::path::Operation {
@@ -330,11 +443,19 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
     match route.api {
         Api::Arm => {
             let versions = if route.operation_id == "Subscriptions_Notify" {
-                "2.0".to_owned()
+                vec![SUBSCRIPTION_NOTIFICATION_VERSION]
             } else {
-                "An api-version this resource type serves (400 MissingApiVersionParameter / InvalidApiVersionParameter list them).".to_owned()
+                api_versions(route)
             };
-            parameters.push(parameter("api-version", ParameterIn::Query, true, &versions));
+            parameters.push(parameter_with(
+                "api-version",
+                ParameterIn::Query,
+                true,
+                "An api-version this resource type serves (400 MissingApiVersionParameter / InvalidApiVersionParameter list them).",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(versions)),
+            ));
             if route.method == "DELETE" {
                 parameters.push(parameter(
                     "forceDelete",
@@ -400,7 +521,10 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
             RequestBodyBuilder::new()
                 .content(
                     "application/json",
-                    ContentBuilder::new().schema(Some(reference(request))).build(),
+                    ContentBuilder::new()
+                        .schema(Some(reference(request)))
+                        .example(request_example(route.operation_id))
+                        .build(),
                 )
                 .required(Some(Required::True))
                 .build(),

@@ -121,15 +121,27 @@ impl CosmosStore {
                 .await
                 .map_err(|_| within("while provisioning"))??;
         }
-        let container = tokio::time::timeout(
-            settings.request_timeout,
-            client
-                .database_client(&settings.database)
-                .container_client(&settings.container, None),
-        )
-        .await
-        .map_err(|_| within("when opening the container"))?
-        .map_err(|err| {
+        // Resolving the container's metadata can fail transiently (a 5xx, a body cut short): a few quick tries
+        // before the service refuses to start.
+        let mut delays = clusterconfig_retry::REMOTE_CALL.delays();
+        let opened = loop {
+            let opened = tokio::time::timeout(
+                settings.request_timeout,
+                client
+                    .database_client(&settings.database)
+                    .container_client(&settings.container, None),
+            )
+            .await
+            .map_err(|_| within("when opening the container"))?;
+            match (opened, delays.next()) {
+                (Err(err), Some(delay)) if !(400..500).contains(&u16::from(err.status().status_code())) => {
+                    tracing::warn!(error = %err, "cannot open the Cosmos DB container yet; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                (opened, _) => break opened,
+            }
+        };
+        let container = opened.map_err(|err| {
             StoreError::Backend(format!(
                 "cannot open container '{}' of database '{}' ({err}); provision them with infra/ or set \
                  store.cosmos.create_if_missing",
