@@ -79,14 +79,13 @@ impl Drop for FileLock {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn microsofts_python_sdk_works_unmodified() {
-    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
-    let env = Env::start(ARC);
-    let _agent = env.agent(&[]);
+/// Runs one of `tests/python`'s scripts against `env`'s server and cluster (given as `CC_*` variables).
+async fn run_script(python: &Path, script: &str, env: &Env) -> std::process::Output {
     let parts: Vec<&str> = env.cluster.split('/').collect();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/sdk_roundtrip.py");
-    let output = tokio::process::Command::new(python)
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    tokio::process::Command::new(python)
         .arg(script)
         .env("CC_BASE_URL", &env.server.url)
         .env("CC_TOKEN", env.server.arm_token())
@@ -97,7 +96,15 @@ async fn microsofts_python_sdk_works_unmodified() {
         .env("CC_CLUSTER_NAME", parts[8])
         .output()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn microsofts_python_sdk_works_unmodified() {
+    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
+    let env = Env::start(ARC);
+    let _agent = env.agent(&[]);
+    let output = run_script(&python, "sdk_roundtrip.py", &env).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}");
     assert!(
@@ -132,20 +139,7 @@ async fn fast_operations_return_fast_through_the_python_sdk() {
         &serde_json::json!({"properties": {"extensionType": "microsoft.flux"}}),
     )
     .await;
-    let parts: Vec<&str> = env.cluster.split('/').collect();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/sdk_lro_timing.py");
-    let output = tokio::process::Command::new(python)
-        .arg(script)
-        .env("CC_BASE_URL", &env.server.url)
-        .env("CC_TOKEN", env.server.arm_token())
-        .env("CC_SUBSCRIPTION", parts[2])
-        .env("CC_RESOURCE_GROUP", parts[4])
-        .env("CC_CLUSTER_RP", parts[6])
-        .env("CC_CLUSTER_TYPE", parts[7])
-        .env("CC_CLUSTER_NAME", parts[8])
-        .output()
-        .await
-        .unwrap();
+    let output = run_script(&python, "sdk_lro_timing.py", &env).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

@@ -79,24 +79,11 @@ impl Keyring {
                 self.active.store(newest.id, Ordering::SeqCst);
                 return Ok(());
             }
-            let key = DataKey::generate();
-            let wrapped = self.provider.wrap(&key).await?;
-            let record = DataKeyRecord {
-                id: 1,
-                provider: self.provider.kind().to_owned(),
-                kek_version: wrapped.kek_version,
-                wrapped: wrapped.ciphertext,
-                created_at: Utc::now(),
-                etag: Etag(String::new()),
-            };
-            match self.store.put_data_key(record, Expect::Absent).await {
-                Ok(_) => tracing::info!(
+            if self.store_new_key(1, &DataKey::generate()).await? {
+                tracing::info!(
                     provider = self.provider.kind(),
                     "made the first data-encryption key"
-                ),
-                // Another instance made it first: use theirs.
-                Err(StoreError::Conflict(_)) => continue,
-                Err(err) => return Err(err.into()),
+                );
             }
         }
     }
@@ -114,21 +101,28 @@ impl Keyring {
                 return Ok(Zeroizing::new(key.as_bytes().to_vec()));
             }
             let key = DataKey::from_bytes(seed).unwrap_or_else(DataKey::generate);
-            let wrapped = self.provider.wrap(&key).await?;
-            let record = DataKeyRecord {
-                id: FINGERPRINT_KEY_ID,
-                provider: self.provider.kind().to_owned(),
-                kek_version: wrapped.kek_version,
-                wrapped: wrapped.ciphertext,
-                created_at: Utc::now(),
-                etag: Etag(String::new()),
-            };
-            match self.store.put_data_key(record, Expect::Absent).await {
-                Ok(_) => tracing::info!("made the secret-fingerprint key"),
-                // Another instance made it first: read theirs.
-                Err(StoreError::Conflict(_)) => continue,
-                Err(err) => return Err(err.into()),
+            if self.store_new_key(FINGERPRINT_KEY_ID, &key).await? {
+                tracing::info!("made the secret-fingerprint key");
             }
+        }
+    }
+
+    /// Wraps `key` and stores it as `id` unless a key of that id exists; returns whether this call stored it
+    /// (false: another instance made it first, and the caller reads theirs).
+    async fn store_new_key(&self, id: DataKeyId, key: &DataKey) -> anyhow::Result<bool> {
+        let wrapped = self.provider.wrap(key).await?;
+        let record = DataKeyRecord {
+            id,
+            provider: self.provider.kind().to_owned(),
+            kek_version: wrapped.kek_version,
+            wrapped: wrapped.ciphertext,
+            created_at: Utc::now(),
+            etag: Etag(String::new()),
+        };
+        match self.store.put_data_key(record, Expect::Absent).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(err) => Err(err.into()),
         }
     }
 

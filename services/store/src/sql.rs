@@ -63,6 +63,15 @@ macro_rules! sql_rows {
             })
         }
 
+        fn subscription_from(row: &$row) -> $crate::Result<$crate::SubscriptionRecord> {
+            Ok($crate::SubscriptionRecord {
+                subscription: row.try_get("subscription")?,
+                state: row.try_get("state")?,
+                body: row.try_get("body")?,
+                updated_at: $crate::from_millis(row.try_get("updated_at")?),
+            })
+        }
+
         fn cluster_from(row: &$row) -> $crate::Result<$crate::ClusterRecord> {
             Ok($crate::ClusterRecord {
                 cluster: row.try_get("cluster")?,
@@ -342,15 +351,7 @@ macro_rules! sql_store {
                     .bind(subscription)
                     .fetch_optional(self.read_pool())
                     .await?;
-                row.map(|row| {
-                    Ok($crate::SubscriptionRecord {
-                        subscription: row.try_get("subscription")?,
-                        state: row.try_get("state")?,
-                        body: row.try_get("body")?,
-                        updated_at: $crate::from_millis(row.try_get("updated_at")?),
-                    })
-                })
-                .transpose()
+                row.map(|row| subscription_from(&row)).transpose()
             }
 
             async fn subscriptions_in_state(&self, state: &str) -> $crate::Result<Vec<$crate::SubscriptionRecord>> {
@@ -358,16 +359,7 @@ macro_rules! sql_store {
                     .bind(state)
                     .fetch_all(self.read_pool())
                     .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok($crate::SubscriptionRecord {
-                            subscription: row.try_get("subscription")?,
-                            state: row.try_get("state")?,
-                            body: row.try_get("body")?,
-                            updated_at: $crate::from_millis(row.try_get("updated_at")?),
-                        })
-                    })
-                    .collect()
+                rows.iter().map(subscription_from).collect()
             }
 
             async fn put_subscription(&self, record: $crate::SubscriptionRecord) -> $crate::Result<()> {
