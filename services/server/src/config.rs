@@ -63,6 +63,13 @@ pub struct CryptoConfig {
     /// How long an unwrapped data key stays in memory without being unwrapped again.
     #[serde(with = "humantime_serde")]
     pub key_cache_ttl: Duration,
+    /// A data key seals new data for at most this long; then a new one takes over (old ones stay readable).
+    #[serde(with = "humantime_serde")]
+    pub data_key_max_age: Duration,
+    /// A data key seals at most this many records on one instance before a new one takes over. AES-GCM with
+    /// random 96-bit nonces stays within NIST SP 800-38D's bound while the total across instances stays under
+    /// 2^32: keep this under 2^32 divided by the number of instances.
+    pub data_key_max_seals: u64,
     pub keyvault: KeyVaultConfig,
 }
 
@@ -110,6 +117,8 @@ pub struct TasksConfig {
     #[serde(with = "humantime_serde")]
     pub key_refresh: Duration,
     #[serde(with = "humantime_serde")]
+    pub data_key_rollover: Duration,
+    #[serde(with = "humantime_serde")]
     pub subscription_purge: Duration,
 }
 
@@ -119,6 +128,8 @@ impl Default for CryptoConfig {
             provider: KeyProviderKind::Local,
             local_key_file: None,
             key_cache_ttl: Duration::from_secs(3600),
+            data_key_max_age: Duration::from_secs(30 * 24 * 3600),
+            data_key_max_seals: 100_000_000,
             keyvault: KeyVaultConfig::default(),
         }
     }
@@ -147,6 +158,7 @@ impl Default for TasksConfig {
             subscription_purge: Duration::from_secs(60),
             key_rotation: Duration::from_secs(3600),
             key_refresh: Duration::from_secs(300),
+            data_key_rollover: Duration::from_secs(60),
         }
     }
 }
@@ -546,6 +558,10 @@ impl Config {
         anyhow::ensure!(
             !self.crypto.key_cache_ttl.is_zero(),
             "crypto.key_cache_ttl must be positive"
+        );
+        anyhow::ensure!(
+            (1..=1u64 << 32).contains(&self.crypto.data_key_max_seals),
+            "crypto.data_key_max_seals must be between 1 and 2^32"
         );
         if self.crypto.provider == KeyProviderKind::Keyvault {
             anyhow::ensure!(

@@ -4,7 +4,7 @@
 //! the keys age out and reads fail cleanly (503) until it is back.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,8 @@ pub struct Keyring {
     ttl: Duration,
     /// Whether the last refresh could unwrap every key (readiness reports it).
     provider_answering: AtomicBool,
+    /// Records this instance sealed under the active key (since it became active here).
+    seals: AtomicU64,
 }
 
 /// What a rotation did.
@@ -66,6 +68,7 @@ impl Keyring {
             active: AtomicU32::new(0),
             ttl,
             provider_answering: AtomicBool::new(true),
+            seals: AtomicU64::new(0),
         });
         ring.ensure_a_key().await?;
         ring.refresh().await?;
@@ -130,9 +133,6 @@ impl Keyring {
     /// keys older than the TTL that could not be refreshed. Returns how many were unwrapped.
     pub async fn refresh(&self) -> anyhow::Result<usize> {
         let records = self.store.data_keys().await?;
-        if let Some(newest) = records.last() {
-            self.active.fetch_max(newest.id, Ordering::SeqCst);
-        }
         let stale: Vec<&DataKeyRecord> = {
             let keys = self.keys.read().expect("keyring lock");
             records
@@ -169,6 +169,14 @@ impl Keyring {
             .write()
             .expect("keyring lock")
             .retain(|_, k| k.loaded_at.elapsed() <= self.ttl);
+        // The newest key seals from now on, once it is in memory (never before: sealing would fail).
+        if let Some(newest) = records.iter().rfind(|r| r.id != FINGERPRINT_KEY_ID)
+            && self.keys.read().expect("keyring lock").contains_key(&newest.id)
+            && self.active.fetch_max(newest.id, Ordering::SeqCst) < newest.id
+        {
+            self.seals.store(0, Ordering::SeqCst);
+            tracing::info!(key = newest.id, "a newer data key seals from now on");
+        }
         self.provider_answering.store(failure.is_none(), Ordering::SeqCst);
         match failure {
             Some(err) => Err(anyhow::anyhow!("some data keys could not be unwrapped: {err}")),
@@ -244,9 +252,44 @@ impl Keyring {
         loaded && self.provider_answering.load(Ordering::SeqCst)
     }
 
+    /// Starts a new data key when the active one is too old (`max_age`) or has sealed too much on this instance
+    /// (`max_seals`): new data goes under the new key, data under older keys stays readable. Safe on several
+    /// instances at once: the first to store the next key wins and the others take it. Returns the key that
+    /// seals from now on, when it changed.
+    pub async fn roll_over_if_due(
+        &self,
+        max_age: Duration,
+        max_seals: u64,
+    ) -> anyhow::Result<Option<DataKeyId>> {
+        let active = self.active.load(Ordering::SeqCst);
+        let records = self.store.data_keys().await?;
+        let Some(record) = records.iter().find(|r| r.id == active) else {
+            return Ok(None);
+        };
+        let age = (Utc::now() - record.created_at).to_std().unwrap_or_default();
+        let seals = self.seals.load(Ordering::SeqCst);
+        if age < max_age && seals < max_seals {
+            return Ok(None);
+        }
+        let next = records.iter().map(|r| r.id).max().unwrap_or(active).max(active) + 1;
+        if self.store_new_key(next, &DataKey::generate()).await? {
+            tracing::info!(
+                key = next,
+                retired = active,
+                age_s = age.as_secs(),
+                seals,
+                "new data-encryption key"
+            );
+        }
+        self.refresh().await?;
+        let now_active = self.active.load(Ordering::SeqCst);
+        Ok((now_active != active).then_some(now_active))
+    }
+
     /// Seals with the active data key.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
         let id = self.active.load(Ordering::SeqCst);
+        self.seals.fetch_add(1, Ordering::Relaxed);
         let keys = self.keys.read().expect("keyring lock");
         let loaded = keys
             .get(&id)

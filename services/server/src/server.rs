@@ -294,7 +294,7 @@ pub async fn start_with(
 ) -> anyhow::Result<Running> {
     let Built { app, keyring, key } = build(config, clock, overrides).await?;
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-    let driver = Driver::for_service(app.clone(), keyring.clone(), &config.tasks);
+    let driver = Driver::for_service(app.clone(), keyring.clone(), config);
     let board = driver.board();
     let mut background = driver.spawn(shutdown_rx.clone());
     if let Some(feed) = app.store().changes() {

@@ -355,3 +355,93 @@ async fn a_new_signing_key_changes_no_secret_fingerprint() {
         "no new generation"
     );
 }
+
+/// A data key seals a bounded amount: past `crypto.data_key_max_seals` on this instance, or
+/// `crypto.data_key_max_age`, a new key takes over for new data, and data under the older one stays readable.
+#[tokio::test(flavor = "multi_thread")]
+async fn data_keys_roll_over_by_use_and_by_age() {
+    use clusterconfig_server::tasks::{BackgroundTask, DataKeyRollover};
+    let service = Service::start().await;
+    let key_of = |name: &'static str| {
+        let store = service.store().clone();
+        let cluster = clusterconfig_model::ids::ClusterId::parse(&service.cluster)
+            .unwrap()
+            .key();
+        async move {
+            let record = store
+                .resource(
+                    &cluster,
+                    clusterconfig_store::ResourceKind::FluxConfiguration,
+                    name,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            clusterconfig_crypto::sealed_key_id(&record.body).unwrap()
+        }
+    };
+    let rollover = |max_age: std::time::Duration, max_seals: u64| DataKeyRollover {
+        keyring: service.running.keyring.clone(),
+        max_age,
+        max_seals,
+    };
+    let month = std::time::Duration::from_secs(30 * 24 * 3600);
+    assert_eq!(
+        service
+            .arm
+            .put(&service.flux("first"), &with_token("rollover-1"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(key_of("first").await, 1);
+    assert_eq!(
+        rollover(month, 1_000_000).activate().await.unwrap()["newKey"],
+        json!(null),
+        "not due"
+    );
+
+    // By use: the writes above sealed more than 3 records under key 1.
+    assert_eq!(rollover(month, 3).activate().await.unwrap()["newKey"], 2);
+    assert_eq!(
+        service
+            .arm
+            .put(&service.flux("second"), &with_token("rollover-2"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(key_of("second").await, 2, "new data goes under the new key");
+    assert_eq!(
+        service.arm.get(&service.flux("first")).await.status,
+        200,
+        "older data stays readable"
+    );
+    assert!(service.desired().await["fluxConfigurations"][0]["protectedSettings"]["values"].is_object());
+
+    // By age.
+    assert_eq!(
+        rollover(std::time::Duration::ZERO, u64::MAX)
+            .activate()
+            .await
+            .unwrap()["newKey"],
+        3
+    );
+    assert_eq!(
+        service
+            .arm
+            .put(&service.flux("third"), &with_token("rollover-3"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(key_of("third").await, 3);
+    let restarted = service.restart(None).await;
+    for name in ["first", "second", "third"] {
+        assert_eq!(
+            restarted.arm.get(&restarted.flux(name)).await.status,
+            200,
+            "{name} after a restart"
+        );
+    }
+}

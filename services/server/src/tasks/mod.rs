@@ -2,6 +2,7 @@
 //! when it last ran and what came of it (served at `GET /status/tasks`). Every task is safe to run on several
 //! instances at once: its writes carry the expectations that make a second instance's attempt a no-op.
 
+mod data_key_rollover;
 mod key_refresh;
 mod key_rotation;
 mod operation_retention;
@@ -20,9 +21,10 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use crate::app::App;
-use crate::config::TasksConfig;
+use crate::config::Config;
 use crate::keyring::Keyring;
 
+pub use data_key_rollover::DataKeyRollover;
 pub use key_refresh::KeyRefresh;
 pub use key_rotation::KeyRotation;
 pub use operation_retention::OperationRetention;
@@ -80,7 +82,8 @@ pub struct Driver {
 
 impl Driver {
     /// The service's tasks, on the configured periods.
-    pub fn for_service(app: Arc<App>, keyring: Arc<Keyring>, periods: &TasksConfig) -> Self {
+    pub fn for_service(app: Arc<App>, keyring: Arc<Keyring>, config: &Config) -> Self {
+        let periods = &config.tasks;
         let mut driver = Driver {
             tasks: Vec::new(),
             board: Arc::default(),
@@ -93,6 +96,14 @@ impl Driver {
         );
         driver.register(Arc::new(SubscriptionPurge(app)), periods.subscription_purge);
         driver.register(Arc::new(KeyRotation(keyring.clone())), periods.key_rotation);
+        driver.register(
+            Arc::new(DataKeyRollover {
+                keyring: keyring.clone(),
+                max_age: config.crypto.data_key_max_age,
+                max_seals: config.crypto.data_key_max_seals,
+            }),
+            periods.data_key_rollover,
+        );
         driver.register(Arc::new(KeyRefresh(keyring)), periods.key_refresh);
         driver
     }

@@ -47,6 +47,7 @@ pub fn config(dir: &std::path::Path) -> Config {
     config.tasks.key_rotation = never;
     config.tasks.key_refresh = never;
     config.tasks.subscription_purge = never;
+    config.tasks.data_key_rollover = never;
     config
 }
 
