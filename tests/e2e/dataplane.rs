@@ -392,6 +392,28 @@ async fn agent_tokens_are_revoked_per_cluster() {
     );
     assert_eq!(desired(&env.cluster, &old).await.status, 200);
 
+    // A long-poll already waiting with the old token.
+    let version = desired(&env.cluster, &old).await.body["version"]
+        .as_u64()
+        .unwrap();
+    let waiting = {
+        let (arm, url) = (
+            env.arm.with_token(&old),
+            format!("{}/dataplane/v1{}/desiredState", env.server.url, env.cluster),
+        );
+        tokio::spawn(async move {
+            let etag = format!("\"{version}\"");
+            arm.send(
+                Method::GET,
+                &url,
+                None,
+                &[("If-None-Match", &etag), ("Prefer", "wait=20")],
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
     let said = env.server.cli(&["token", "revoke", "--cluster", &env.cluster]);
     assert!(said.contains("revoked"), "{said}");
     let refused = desired(&env.cluster, &old).await;
@@ -415,4 +437,14 @@ async fn agent_tokens_are_revoked_per_cluster() {
         200,
         "a token minted after the revocation works"
     );
+    // The revocation moves the cluster's version. A store several instances share carries that to every
+    // instance, and the waiting long-poll is refused at once; the embedded store has no such feed for a write
+    // made by another process (the CLI), so there the long-poll ends at its wait and its next one is refused.
+    if env.server.store.name() != "sqlite" {
+        let ended = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the waiting long-poll ends")
+            .unwrap();
+        assert_arm_error(&ended, 401, "AuthenticationFailed");
+    }
 }

@@ -29,12 +29,14 @@ impl App {
 
     /// The desired state once its version differs from `known`, or `None` if it does not within `wait`.
     /// Whether there is anything to send is decided on the cluster's record alone (one small read): an idle
-    /// cluster's long-poll never reads or decrypts its resources.
+    /// cluster's long-poll never reads or decrypts its resources. `issued_at` is the agent token's: a
+    /// revocation while the long-poll waits ends it with 401.
     pub async fn desired_state_after(
         &self,
         cluster: &ClusterId,
         known: u64,
         wait: Duration,
+        issued_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<DesiredState>, ArmError> {
         // Listen first: a change between the read below and the wait still wakes us.
         let mut subscription = self.hub.subscribe(&cluster.key()).map_err(|crowded| {
@@ -61,7 +63,9 @@ impl App {
                     // Another instance's write may not have reached the replica this read is served from
                     // (Cosmos DB's session consistency): look again shortly rather than answer with old state.
                     loop {
-                        if version_of(&self.cluster_record(cluster).await?) != known {
+                        let record = self.cluster_record(cluster).await?;
+                        super::reports::refuse_revoked(record.as_ref(), issued_at)?;
+                        if version_of(&record) != known {
                             return self.current_desired_state(cluster).await.map(Some);
                         }
                         if tokio::time::Instant::now() + STALE_READ_PAUSE >= deadline {
@@ -72,7 +76,9 @@ impl App {
                 }
                 // Changes may have been missed: the store says whether the version moved.
                 Ok(Woken::Recheck) => {
-                    if version_of(&self.cluster_record(cluster).await?) != known {
+                    let record = self.cluster_record(cluster).await?;
+                    super::reports::refuse_revoked(record.as_ref(), issued_at)?;
+                    if version_of(&record) != known {
                         return self.current_desired_state(cluster).await.map(Some);
                     }
                 }

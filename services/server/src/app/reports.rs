@@ -195,22 +195,18 @@ impl App {
         issued_at: DateTime<Utc>,
     ) -> Result<(), ArmError> {
         let record = self.store.cluster(&cluster.key()).await.map_err(store_error)?;
-        match record.and_then(|r| r.agent_tokens_not_before) {
-            Some(not_before) if issued_at < not_before => Err(ArmError::new(
-                401,
-                codes::AUTHENTICATION_FAILED,
-                "The agent token was revoked for this cluster; the cluster needs a token issued after the revocation.",
-            )),
-            _ => Ok(()),
-        }
+        refuse_revoked(record.as_ref(), issued_at)
     }
 
-    /// Revokes every agent token of a cluster issued until now: the cluster's agent needs a new one.
+    /// Revokes every agent token of a cluster issued until now: the cluster's agent needs a new one. The
+    /// version moves too, so that long-polls already waiting (on any instance) wake and are refused.
     pub async fn revoke_agent_tokens(&self, cluster: &ClusterId) -> Result<DateTime<Utc>, ArmError> {
         let now = self.now();
         let change = Change::new(cluster.key(), cluster.subscription_key(), now)
+            .bump()
             .with(Write::RevokeAgentTokens { before: now });
-        self.commit(change).await.map_err(store_error)?;
+        let committed = self.commit(change).await.map_err(store_error)?;
+        self.hub.publish(&cluster.key(), committed.version);
         tracing::info!(%cluster, "agent tokens revoked");
         Ok(now)
     }
@@ -538,5 +534,20 @@ fn redact_strings(value: &mut serde_json::Value, secrets: &[String]) {
         serde_json::Value::Array(items) => items.iter_mut().for_each(|v| redact_strings(v, secrets)),
         serde_json::Value::Object(map) => map.values_mut().for_each(|v| redact_strings(v, secrets)),
         _ => {}
+    }
+}
+
+/// A token issued before its cluster's agent tokens were revoked is refused (401).
+pub(super) fn refuse_revoked(
+    record: Option<&ClusterRecord>,
+    issued_at: DateTime<Utc>,
+) -> Result<(), ArmError> {
+    match record.and_then(|r| r.agent_tokens_not_before) {
+        Some(not_before) if issued_at < not_before => Err(ArmError::new(
+            401,
+            codes::AUTHENTICATION_FAILED,
+            "The agent token was revoked for this cluster; the cluster needs a token issued after the revocation.",
+        )),
+        _ => Ok(()),
     }
 }

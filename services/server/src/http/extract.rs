@@ -190,8 +190,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ResourcePath {
     }
 }
 
-/// The agent of the path's cluster: an agent token issued for that cluster.
-pub struct AgentOf(pub ClusterId);
+/// The agent of the path's cluster: an agent token issued for that cluster, and when it was issued.
+pub struct AgentOf(pub ClusterId, pub chrono::DateTime<chrono::Utc>);
 
 impl FromRequestParts<Arc<AppState>> for AgentOf {
     type Rejection = HttpError;
@@ -203,7 +203,7 @@ impl FromRequestParts<Arc<AppState>> for AgentOf {
             return Err(forbidden("The agent token was issued for another cluster."));
         }
         state.app.check_agent_token(&cluster, claims.issued_at()).await?;
-        Ok(AgentOf(cluster))
+        Ok(AgentOf(cluster, claims.issued_at()))
     }
 }
 

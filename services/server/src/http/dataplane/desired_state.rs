@@ -20,7 +20,7 @@ use crate::http::extract::AgentOf;
 
 pub async fn get(
     State(state): State<Arc<AppState>>,
-    AgentOf(cluster): AgentOf,
+    AgentOf(cluster, issued_at): AgentOf,
     headers: HeaderMap,
 ) -> HttpResult {
     let known = match headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
@@ -32,7 +32,11 @@ pub async fn get(
         return Ok(desired(state.app.desired_state(&cluster).await?));
     };
     let wait = Duration::from_secs(wait.unwrap_or(0));
-    match state.app.desired_state_after(&cluster, known, wait).await? {
+    match state
+        .app
+        .desired_state_after(&cluster, known, wait, issued_at)
+        .await?
+    {
         Some(desired_state) => Ok(desired(desired_state)),
         None => {
             let mut response = StatusCode::NOT_MODIFIED.into_response();

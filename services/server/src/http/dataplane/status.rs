@@ -16,7 +16,7 @@ use crate::http::extract::{AgentOf, RawBody};
 
 pub async fn flux(
     State(state): State<Arc<AppState>>,
-    AgentOf(cluster): AgentOf,
+    AgentOf(cluster, _): AgentOf,
     Path(params): Path<std::collections::HashMap<String, String>>,
     body: RawBody,
 ) -> HttpResult {
@@ -28,7 +28,7 @@ pub async fn flux(
 
 pub async fn extension(
     State(state): State<Arc<AppState>>,
-    AgentOf(cluster): AgentOf,
+    AgentOf(cluster, _): AgentOf,
     Path(params): Path<std::collections::HashMap<String, String>>,
     body: RawBody,
 ) -> HttpResult {
@@ -40,7 +40,7 @@ pub async fn extension(
 
 pub async fn agent(
     State(state): State<Arc<AppState>>,
-    AgentOf(cluster): AgentOf,
+    AgentOf(cluster, _): AgentOf,
     body: RawBody,
 ) -> HttpResult {
     let facts: AgentFacts = body.typed()?;
