@@ -20,8 +20,14 @@ use crate::hub::Woken;
 const STALE_READ_PAUSE: Duration = Duration::from_millis(50);
 
 impl App {
-    pub async fn desired_state(&self, cluster: &ClusterId) -> Result<DesiredState, ArmError> {
+    /// `issued_at` is the agent token's: one issued before the cluster's tokens were revoked is refused.
+    pub async fn desired_state(
+        &self,
+        cluster: &ClusterId,
+        issued_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<DesiredState, ArmError> {
         let partition = self.partition(cluster).await?;
+        super::reports::refuse_revoked(partition.cluster.as_ref(), issued_at)?;
         self.note_contact(cluster, partition.cluster.as_ref()).await;
         let secrets = self.hands_out_secrets(cluster).await?;
         self.build_desired_state(cluster, &partition, secrets)
@@ -50,6 +56,7 @@ impl App {
             )
         })?;
         let record = self.cluster_record(cluster).await?;
+        super::reports::refuse_revoked(record.as_ref(), issued_at)?;
         self.note_contact(cluster, record.as_ref()).await;
         if version_of(&record) != known {
             return self.current_desired_state(cluster).await.map(Some);

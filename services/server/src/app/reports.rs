@@ -32,11 +32,13 @@ impl App {
         cluster: &ClusterId,
         name: &str,
         report: &FluxStatusReport,
+        issued_at: DateTime<Utc>,
     ) -> Result<ReportOutcome, ArmError> {
         let target = report_target(cluster, ResourceType::FluxConfigurations, name)?;
         let target = &target;
         self.with_retries("The Flux configuration", || async move {
             let partition = self.partition(cluster).await?;
+            refuse_revoked(partition.cluster.as_ref(), issued_at)?;
             let report = &self.scrubbed(&partition, ResourceKind::FluxConfiguration, target, report)?;
             let existing: Existing<FluxConfigSpec, FluxStatus> = self
                 .existing(&partition, ResourceKind::FluxConfiguration, target.name.key())?
@@ -85,11 +87,13 @@ impl App {
         cluster: &ClusterId,
         name: &str,
         report: &ExtensionStatusReport,
+        issued_at: DateTime<Utc>,
     ) -> Result<ReportOutcome, ArmError> {
         let target = report_target(cluster, ResourceType::Extensions, name)?;
         let target = &target;
         self.with_retries("The extension", || async move {
             let partition = self.partition(cluster).await?;
+            refuse_revoked(partition.cluster.as_ref(), issued_at)?;
             let report = &self.scrubbed(&partition, ResourceKind::Extension, target, report)?;
             let existing: Existing<ExtensionSpec, ExtensionStatusDoc> = self
                 .existing(&partition, ResourceKind::Extension, target.name.key())?
@@ -175,8 +179,16 @@ impl App {
         serde_json::from_value(json).map_err(|_| ArmError::invalid_content("The report could not be read."))
     }
 
-    /// Records what the cluster's agent says about the cluster.
-    pub async fn report_agent(&self, cluster: &ClusterId, facts: &AgentFacts) -> Result<(), ArmError> {
+    /// Records what the cluster's agent says about the cluster (once per agent run: the one data-plane call
+    /// that reads nothing else, so it checks the token's revocation with a read of its own).
+    pub async fn report_agent(
+        &self,
+        cluster: &ClusterId,
+        facts: &AgentFacts,
+        issued_at: DateTime<Utc>,
+    ) -> Result<(), ArmError> {
+        let record = self.store.cluster(&cluster.key()).await.map_err(store_error)?;
+        refuse_revoked(record.as_ref(), issued_at)?;
         let change =
             Change::new(cluster.key(), cluster.subscription_key(), self.now()).with(Write::PutAgent {
                 agent: Some(serde_json::to_string(facts).expect("facts serialize")),
@@ -186,16 +198,6 @@ impl App {
         tracing::info!(%cluster, kubernetes = facts.kubernetes_version.as_deref().unwrap_or("?"),
             architecture = facts.cpu_architecture.as_deref().unwrap_or("?"), "agent facts");
         Ok(())
-    }
-
-    /// Refuses an agent token issued before its cluster's tokens were revoked (`revoke_agent_tokens`).
-    pub async fn check_agent_token(
-        &self,
-        cluster: &ClusterId,
-        issued_at: DateTime<Utc>,
-    ) -> Result<(), ArmError> {
-        let record = self.store.cluster(&cluster.key()).await.map_err(store_error)?;
-        refuse_revoked(record.as_ref(), issued_at)
     }
 
     /// Revokes every agent token of a cluster issued until now: the cluster's agent needs a new one. The

@@ -29,7 +29,7 @@ pub async fn get(
     };
     let wait = requested_wait(&headers).map(|w| w.min(state.http.max_wait_seconds));
     let Some(known) = known else {
-        return Ok(desired(state.app.desired_state(&cluster).await?));
+        return Ok(desired(state.app.desired_state(&cluster, issued_at).await?));
     };
     let wait = Duration::from_secs(wait.unwrap_or(0));
     match state

@@ -16,34 +16,37 @@ use crate::http::extract::{AgentOf, RawBody};
 
 pub async fn flux(
     State(state): State<Arc<AppState>>,
-    AgentOf(cluster, _): AgentOf,
+    AgentOf(cluster, issued_at): AgentOf,
     Path(params): Path<std::collections::HashMap<String, String>>,
     body: RawBody,
 ) -> HttpResult {
     let report: FluxStatusReport = body.typed()?;
     let name = params.get("name").map(String::as_str).unwrap_or_default();
-    let outcome = state.app.report_flux(&cluster, name, &report).await?;
+    let outcome = state.app.report_flux(&cluster, name, &report, issued_at).await?;
     Ok(Json(outcome).into_response())
 }
 
 pub async fn extension(
     State(state): State<Arc<AppState>>,
-    AgentOf(cluster, _): AgentOf,
+    AgentOf(cluster, issued_at): AgentOf,
     Path(params): Path<std::collections::HashMap<String, String>>,
     body: RawBody,
 ) -> HttpResult {
     let report: ExtensionStatusReport = body.typed()?;
     let name = params.get("name").map(String::as_str).unwrap_or_default();
-    let outcome = state.app.report_extension(&cluster, name, &report).await?;
+    let outcome = state
+        .app
+        .report_extension(&cluster, name, &report, issued_at)
+        .await?;
     Ok(Json(outcome).into_response())
 }
 
 pub async fn agent(
     State(state): State<Arc<AppState>>,
-    AgentOf(cluster, _): AgentOf,
+    AgentOf(cluster, issued_at): AgentOf,
     body: RawBody,
 ) -> HttpResult {
     let facts: AgentFacts = body.typed()?;
-    state.app.report_agent(&cluster, &facts).await?;
+    state.app.report_agent(&cluster, &facts, issued_at).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
