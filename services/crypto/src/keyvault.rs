@@ -2,6 +2,9 @@
 //! `azure_security_keyvault_keys`, authenticated with the `azure_identity` credential the configuration names.
 //! The version of the key that wrapped each data key is recorded with it; rotating the key in Key Vault makes a
 //! new current version, and re-wrapping moves data keys onto it while older versions keep unwrapping.
+//! Destroyable KEKs (the keys of secret periods) are Key Vault keys of their own, named after the main key
+//! (`{key}-{name}`): created on first use, deleted and purged to destroy them. A vault with purge protection
+//! keeps a deleted key for its retention, but a deleted key wraps and unwraps nothing unless an operator recovers it.
 
 #[cfg(feature = "key-vault-simulator")]
 pub mod simulator;
@@ -18,7 +21,8 @@ use azure_identity::{
     WorkloadIdentityCredentialOptions,
 };
 use azure_security_keyvault_keys::models::{
-    EncryptionAlgorithm, KeyClientWrapKeyOptions, KeyOperationParameters,
+    CreateKeyParameters, EncryptionAlgorithm, KeyClientWrapKeyOptions, KeyOperation, KeyOperationParameters,
+    KeyType,
 };
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceExt as _};
 
@@ -192,6 +196,81 @@ impl KeyProvider for KeyVaultProvider {
     }
 
     async fn wrap(&self, key: &DataKey) -> Result<WrappedKey, ProviderError> {
+        self.wrap_under(&self.key_name, key).await
+    }
+
+    async fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, ProviderError> {
+        self.unwrap_under(&self.key_name, wrapped).await
+    }
+
+    async fn wrap_destroyable(&self, name: &str, key: &DataKey) -> Result<WrappedKey, ProviderError> {
+        let key_name = self.destroyable_key_name(name);
+        match self.wrap_under(&key_name, key).await {
+            Err(ProviderError::UnknownVersion(_)) => {
+                self.create_wrapping_key(&key_name).await?;
+                self.wrap_under(&key_name, key).await
+            }
+            done => done,
+        }
+    }
+
+    async fn unwrap_destroyable(&self, name: &str, wrapped: &WrappedKey) -> Result<DataKey, ProviderError> {
+        match self.unwrap_under(&self.destroyable_key_name(name), wrapped).await {
+            Err(ProviderError::UnknownVersion(_)) => Err(ProviderError::Destroyed(name.to_owned())),
+            done => done,
+        }
+    }
+
+    async fn destroy(&self, name: &str) -> Result<(), ProviderError> {
+        let key_name = self.destroyable_key_name(name);
+        match with_retries(|| async {
+            self.client
+                .delete_key(&key_name, None)
+                .await
+                .map(|_| ())
+                .map_err(|e| classify(e, "deleting a key"))
+        })
+        .await
+        {
+            Ok(()) | Err(ProviderError::UnknownVersion(_)) => {}
+            Err(err) => return Err(err),
+        }
+        // Purging is best effort: a vault with purge protection refuses it, and a deleted key already serves
+        // no wrap or unwrap.
+        if let Err(err) = self.client.purge_deleted_key(&key_name, None).await {
+            tracing::info!(key = %key_name, status = ?err.http_status(),
+                "deleted the key; Key Vault did not purge it (yet): it keeps it, unusable, for its retention");
+        }
+        Ok(())
+    }
+}
+
+impl KeyVaultProvider {
+    fn destroyable_key_name(&self, name: &str) -> String {
+        format!("{}-{name}", self.key_name)
+    }
+
+    async fn create_wrapping_key(&self, key_name: &str) -> Result<(), ProviderError> {
+        let parameters = CreateKeyParameters {
+            kty: Some(KeyType::Rsa),
+            key_size: Some(2048),
+            key_ops: Some(vec![KeyOperation::WrapKey, KeyOperation::UnwrapKey]),
+            ..Default::default()
+        }
+        .try_into()
+        .map_err(|e| ProviderError::Other(format!("{e}")))?;
+        let parameters: azure_core::http::RequestContent<CreateKeyParameters> = parameters;
+        with_retries(|| async {
+            self.client
+                .create_key(key_name, parameters.clone(), None)
+                .await
+                .map(|_| ())
+                .map_err(|e| classify(e, "creating a key"))
+        })
+        .await
+    }
+
+    async fn wrap_under(&self, key_name: &str, key: &DataKey) -> Result<WrappedKey, ProviderError> {
         let parameters = operation(key.as_bytes())
             .try_into()
             .map_err(|e| ProviderError::Other(format!("{e}")))?;
@@ -200,7 +279,7 @@ impl KeyProvider for KeyVaultProvider {
         let result = with_retries(|| async {
             self.client
                 .wrap_key(
-                    &self.key_name,
+                    key_name,
                     parameters.clone(),
                     Some(KeyClientWrapKeyOptions {
                         key_version: None,
@@ -226,14 +305,14 @@ impl KeyProvider for KeyVaultProvider {
         })
     }
 
-    async fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, ProviderError> {
+    async fn unwrap_under(&self, key_name: &str, wrapped: &WrappedKey) -> Result<DataKey, ProviderError> {
         let parameters = operation(&wrapped.ciphertext)
             .try_into()
             .map_err(|e| ProviderError::Other(format!("{e}")))?;
         let parameters: azure_core::http::RequestContent<KeyOperationParameters> = parameters;
         let result = with_retries(|| async {
             self.client
-                .unwrap_key(&self.key_name, &wrapped.kek_version, parameters.clone(), None)
+                .unwrap_key(key_name, &wrapped.kek_version, parameters.clone(), None)
                 .await
                 .and_then(|r| r.into_model())
                 .map_err(|e| classify(e, "unwrapping a data key"))
@@ -305,6 +384,56 @@ mod tests {
             requests.iter().any(|r| r == "POST /keys/kek//wrapkey"),
             "wrapping names no version: {requests:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn destroyable_keys_are_keys_of_their_own_deleted_and_purged_to_destroy() {
+        let vault = KeyVaultSimulator::new();
+        vault.add_version("kek");
+        let provider = KeyVaultProvider::new(
+            VAULT_URL,
+            "kek",
+            KeyVaultSimulator::credential(),
+            Some(vault.client_options()),
+        )
+        .unwrap();
+        let key = DataKey::generate();
+        let wrapped = provider.wrap_destroyable("secrets-7", &key).await.unwrap();
+        let again = provider.wrap_destroyable("secrets-7", &key).await.unwrap();
+        assert_eq!(wrapped.kek_version, again.kek_version, "made once, then used");
+        assert_eq!(
+            vault.key_names(),
+            (vec!["kek".to_owned(), "kek-secrets-7".to_owned()], vec![])
+        );
+        assert_eq!(
+            provider
+                .unwrap_destroyable("secrets-7", &wrapped)
+                .await
+                .unwrap()
+                .as_bytes(),
+            key.as_bytes()
+        );
+        assert!(provider.unwrap(&wrapped).await.is_err(), "not the main key");
+
+        provider.destroy("secrets-7").await.unwrap();
+        assert_eq!(
+            vault.key_names(),
+            (vec!["kek".to_owned()], vec![]),
+            "deleted and purged"
+        );
+        assert!(matches!(
+            provider.unwrap_destroyable("secrets-7", &wrapped).await,
+            Err(ProviderError::Destroyed(_))
+        ));
+        provider.destroy("secrets-7").await.unwrap();
+        let requests = vault.requests();
+        for expected in [
+            "POST /keys/kek-secrets-7/create",
+            "DELETE /keys/kek-secrets-7",
+            "DELETE /deletedkeys/kek-secrets-7",
+        ] {
+            assert!(requests.iter().any(|r| r == expected), "{expected}: {requests:?}");
+        }
     }
 
     #[test]

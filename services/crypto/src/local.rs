@@ -2,8 +2,10 @@
 //!
 //! The file holds every KEK version still in use; the last is current. Rotation appends a version; versions no
 //! wrapped key uses any more can then be pruned. Several instances sharing a store share the file; an unknown
-//! version makes an instance re-read it (another instance may have rotated).
+//! version makes an instance re-read it (another instance may have rotated). Destroyable KEKs (the keys of
+//! secret periods) live in the same file under their names; destroying one rewrites the file without it.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -22,6 +24,8 @@ use crate::provider::{KeyProvider, ProviderError, WrappedKey};
 #[derive(Clone, Serialize, Deserialize)]
 struct KeyFile {
     keys: Vec<LocalKek>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    destroyable: BTreeMap<String, LocalKek>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -72,6 +76,41 @@ fn associated_data(version: &str) -> Vec<u8> {
     format!("clusterconfig/data-key/kek-version/{version}").into_bytes()
 }
 
+fn destroyable_associated_data(name: &str) -> Vec<u8> {
+    format!("clusterconfig/data-key/destroyable/{name}").into_bytes()
+}
+
+fn wrap_with(kek: &LocalKek, aad: &[u8], key: &DataKey) -> Result<Vec<u8>, ProviderError> {
+    let nonce = Nonce::<Aes256Gcm>::generate();
+    let mut ciphertext = nonce.to_vec();
+    ciphertext.extend(
+        kek.cipher()?
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: key.as_bytes(),
+                    aad,
+                },
+            )
+            .map_err(|_| ProviderError::Other("wrapping failed".into()))?,
+    );
+    Ok(ciphertext)
+}
+
+fn unwrap_with(kek: &LocalKek, aad: &[u8], wrapped: &[u8]) -> Result<DataKey, ProviderError> {
+    if wrapped.len() < 12 {
+        return Err(ProviderError::Unwrap);
+    }
+    let (nonce, ciphertext) = wrapped.split_at(12);
+    let nonce = Nonce::<Aes256Gcm>::try_from(nonce).map_err(|_| ProviderError::Unwrap)?;
+    let plain = Zeroizing::new(
+        kek.cipher()?
+            .decrypt(&nonce, Payload { msg: ciphertext, aad })
+            .map_err(|_| ProviderError::Unwrap)?,
+    );
+    DataKey::from_bytes(&plain).ok_or(ProviderError::Unwrap)
+}
+
 impl LocalKeyProvider {
     /// Opens the key file, making one with a first key (mode 0600) if there is none.
     pub fn open_or_create(path: &Path) -> Result<Self, ProviderError> {
@@ -84,6 +123,7 @@ impl LocalKeyProvider {
                 path,
                 &KeyFile {
                     keys: vec![LocalKek::new(1)],
+                    destroyable: BTreeMap::new(),
                 },
             )?;
         }
@@ -143,6 +183,15 @@ impl LocalKeyProvider {
         *self.file.write().expect("key file lock") = file;
         found.ok_or_else(|| ProviderError::UnknownVersion(version.to_owned()))
     }
+
+    /// The destroyable KEK `name` as the file has it now: always re-read, so that a KEK another instance
+    /// destroyed unwraps nothing here either (these are used seldom: when a period's key is made or loaded).
+    fn find_destroyable(&self, name: &str) -> Result<Option<LocalKek>, ProviderError> {
+        let file = read_file(&self.path)?;
+        let found = file.destroyable.get(name).cloned();
+        *self.file.write().expect("key file lock") = file;
+        Ok(found)
+    }
 }
 
 #[async_trait]
@@ -165,44 +214,52 @@ impl KeyProvider for LocalKeyProvider {
     async fn wrap(&self, key: &DataKey) -> Result<WrappedKey, ProviderError> {
         let version = self.current_version().await?;
         let kek = self.find(&version)?;
-        let nonce = Nonce::<Aes256Gcm>::generate();
-        let mut ciphertext = nonce.to_vec();
-        ciphertext.extend(
-            kek.cipher()?
-                .encrypt(
-                    &nonce,
-                    Payload {
-                        msg: key.as_bytes(),
-                        aad: &associated_data(&version),
-                    },
-                )
-                .map_err(|_| ProviderError::Other("wrapping failed".into()))?,
-        );
         Ok(WrappedKey {
+            ciphertext: wrap_with(&kek, &associated_data(&version), key)?,
             kek_version: version,
-            ciphertext,
         })
     }
 
     async fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, ProviderError> {
         let kek = self.find(&wrapped.kek_version)?;
-        if wrapped.ciphertext.len() < 12 {
-            return Err(ProviderError::Unwrap);
+        unwrap_with(&kek, &associated_data(&wrapped.kek_version), &wrapped.ciphertext)
+    }
+
+    async fn wrap_destroyable(&self, name: &str, key: &DataKey) -> Result<WrappedKey, ProviderError> {
+        let kek = match self.find_destroyable(name)? {
+            Some(kek) => kek,
+            None => {
+                let mut file = read_file(&self.path)?;
+                let kek = file
+                    .destroyable
+                    .entry(name.to_owned())
+                    .or_insert_with(|| LocalKek::new(1))
+                    .clone();
+                write_file(&self.path, &file)?;
+                *self.file.write().expect("key file lock") = file;
+                kek
+            }
+        };
+        Ok(WrappedKey {
+            ciphertext: wrap_with(&kek, &destroyable_associated_data(name), key)?,
+            kek_version: kek.version,
+        })
+    }
+
+    async fn unwrap_destroyable(&self, name: &str, wrapped: &WrappedKey) -> Result<DataKey, ProviderError> {
+        let kek = self
+            .find_destroyable(name)?
+            .ok_or_else(|| ProviderError::Destroyed(name.to_owned()))?;
+        unwrap_with(&kek, &destroyable_associated_data(name), &wrapped.ciphertext)
+    }
+
+    async fn destroy(&self, name: &str) -> Result<(), ProviderError> {
+        let mut file = read_file(&self.path)?;
+        if file.destroyable.remove(name).is_some() {
+            write_file(&self.path, &file)?;
         }
-        let (nonce, ciphertext) = wrapped.ciphertext.split_at(12);
-        let nonce = Nonce::<Aes256Gcm>::try_from(nonce).map_err(|_| ProviderError::Unwrap)?;
-        let plain = Zeroizing::new(
-            kek.cipher()?
-                .decrypt(
-                    &nonce,
-                    Payload {
-                        msg: ciphertext,
-                        aad: &associated_data(&wrapped.kek_version),
-                    },
-                )
-                .map_err(|_| ProviderError::Unwrap)?,
-        );
-        DataKey::from_bytes(&plain).ok_or(ProviderError::Unwrap)
+        *self.file.write().expect("key file lock") = file;
+        Ok(())
     }
 }
 
@@ -291,5 +348,50 @@ mod tests {
             provider.unwrap(&damaged).await,
             Err(ProviderError::Unwrap)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_destroyed_key_unwraps_no_copy_on_any_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kek.json");
+        let provider = LocalKeyProvider::open_or_create(&path).unwrap();
+        let other = LocalKeyProvider::open_or_create(&path).unwrap();
+        let key = DataKey::generate();
+        let wrapped = provider.wrap_destroyable("secrets-1", &key).await.unwrap();
+        let again = other.wrap_destroyable("secrets-1", &key).await.unwrap();
+        for copy in [&wrapped, &again] {
+            assert_eq!(
+                other
+                    .unwrap_destroyable("secrets-1", copy)
+                    .await
+                    .unwrap()
+                    .as_bytes(),
+                key.as_bytes(),
+                "both instances share the one KEK of that name"
+            );
+        }
+        assert!(
+            provider.unwrap_destroyable("secrets-2", &wrapped).await.is_err(),
+            "bound to its name"
+        );
+        assert!(provider.unwrap(&wrapped).await.is_err(), "not the main KEK");
+
+        other.destroy("secrets-1").await.unwrap();
+        other.destroy("secrets-1").await.unwrap();
+        assert!(matches!(
+            provider.unwrap_destroyable("secrets-1", &wrapped).await,
+            Err(ProviderError::Destroyed(_))
+        ));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("secrets-1"), "{text}");
+        assert_eq!(
+            provider
+                .unwrap(&provider.wrap(&key).await.unwrap())
+                .await
+                .unwrap()
+                .as_bytes(),
+            key.as_bytes(),
+            "the main KEK is untouched"
+        );
     }
 }

@@ -33,6 +33,9 @@ pub enum ProviderError {
     /// The wrapped key does not unwrap (damaged, or not wrapped by this provider).
     #[error("the wrapped data key does not unwrap")]
     Unwrap,
+    /// The destroyable key-encryption key was destroyed (or never made): what it wrapped is gone for good.
+    #[error("key-encryption key '{0}' was destroyed")]
+    Destroyed(String),
     #[error("key provider error: {0}")]
     Other(String),
 }
@@ -50,4 +53,15 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
 
     /// Unwraps a data key with the KEK version that wrapped it.
     async fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, ProviderError>;
+
+    /// Wraps a data key under a key-encryption key of its own, `name`, made on first use. Unlike the main KEK,
+    /// it can be destroyed (`destroy`): from then on no copy of what it wrapped unwraps, wherever a store kept
+    /// one (crypto-shredding).
+    async fn wrap_destroyable(&self, name: &str, key: &DataKey) -> Result<WrappedKey, ProviderError>;
+
+    /// Unwraps with the destroyable KEK `name`: `ProviderError::Destroyed` once it is gone.
+    async fn unwrap_destroyable(&self, name: &str, wrapped: &WrappedKey) -> Result<DataKey, ProviderError>;
+
+    /// Destroys the destroyable KEK `name`, every version of it; one already gone is not an error.
+    async fn destroy(&self, name: &str) -> Result<(), ProviderError>;
 }

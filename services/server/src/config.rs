@@ -70,7 +70,20 @@ pub struct CryptoConfig {
     /// random 96-bit nonces stays within NIST SP 800-38D's bound while the total across instances stays under
     /// 2^32: keep this under 2^32 divided by the number of instances.
     pub data_key_max_seals: u64,
+    /// Secret values are sealed under the key of their period (by expiry, rounded down to this), destroyed
+    /// when the period ends: each value lives at most this much less than `lifetimes.secret_retention`.
+    #[serde(with = "humantime_serde")]
+    pub secret_key_period: Duration,
     pub keyvault: KeyVaultConfig,
+}
+
+impl CryptoConfig {
+    pub fn keyring_settings(&self) -> crate::keyring::KeyringSettings {
+        crate::keyring::KeyringSettings {
+            cache_ttl: self.key_cache_ttl,
+            secret_period: self.secret_key_period,
+        }
+    }
 }
 
 /// The Entra ID credential that reaches Key Vault.
@@ -119,6 +132,8 @@ pub struct TasksConfig {
     #[serde(with = "humantime_serde")]
     pub data_key_rollover: Duration,
     #[serde(with = "humantime_serde")]
+    pub data_key_reseal: Duration,
+    #[serde(with = "humantime_serde")]
     pub subscription_purge: Duration,
 }
 
@@ -130,6 +145,7 @@ impl Default for CryptoConfig {
             key_cache_ttl: Duration::from_secs(3600),
             data_key_max_age: Duration::from_secs(30 * 24 * 3600),
             data_key_max_seals: 100_000_000,
+            secret_key_period: Duration::from_secs(3600),
             keyvault: KeyVaultConfig::default(),
         }
     }
@@ -159,6 +175,7 @@ impl Default for TasksConfig {
             key_rotation: Duration::from_secs(3600),
             key_refresh: Duration::from_secs(300),
             data_key_rollover: Duration::from_secs(60),
+            data_key_reseal: Duration::from_secs(60),
         }
     }
 }
@@ -558,6 +575,11 @@ impl Config {
         anyhow::ensure!(
             !self.crypto.key_cache_ttl.is_zero(),
             "crypto.key_cache_ttl must be positive"
+        );
+        anyhow::ensure!(
+            self.crypto.secret_key_period >= Duration::from_secs(1)
+                && self.crypto.secret_key_period <= self.lifetimes.secret_retention,
+            "crypto.secret_key_period must be between 1s and lifetimes.secret_retention"
         );
         anyhow::ensure!(
             (1..=1u64 << 32).contains(&self.crypto.data_key_max_seals),

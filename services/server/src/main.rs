@@ -294,6 +294,8 @@ async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
             for key in store.data_keys().await? {
                 let what = if key.id == clusterconfig_server::keyring::FINGERPRINT_KEY_ID {
                     "secret-fingerprint key".to_owned()
+                } else if let Some(at) = key.destroy_at {
+                    format!("secret period key {} (destroyed at {at})", key.id)
                 } else {
                     format!("data key {}", key.id)
                 };
@@ -311,7 +313,13 @@ async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
             if let Some(local) = &local {
                 println!("added key-encryption key version {}", local.rotate()?);
             }
-            let keyring = Keyring::start(store, provider, config.crypto.key_cache_ttl).await?;
+            let keyring = Keyring::start(
+                store,
+                provider,
+                config.crypto.keyring_settings(),
+                Arc::new(SystemClock),
+            )
+            .await?;
             let report = keyring.rotate().await?;
             println!(
                 "re-wrapped {} data key(s) under version {} ({} already used it)",

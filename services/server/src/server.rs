@@ -256,9 +256,14 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>, overrides: Overrides)
         Some(provider) => provider,
         None => key_provider(config)?,
     };
-    let keyring = Keyring::start(store.clone(), provider, config.crypto.key_cache_ttl)
-        .await
-        .context("cannot load the data-encryption keys")?;
+    let keyring = Keyring::start(
+        store.clone(),
+        provider,
+        config.crypto.keyring_settings(),
+        clock.clone(),
+    )
+    .await
+    .context("cannot load the data-encryption keys")?;
     let settings = Settings {
         pending_timeout: config.lifetimes.pending_timeout,
         secret_retention: config.lifetimes.secret_retention,

@@ -16,6 +16,7 @@ use clusterconfig_store::{Change, Expect, ResourceKind, Write};
 use support::{Service, with_token};
 
 /// The key-encryption key versions the stored keys (data keys and the fingerprint key) are wrapped under.
+/// The main key-encryption key's versions that wrap data keys (secret period keys have KEKs of their own).
 async fn data_key_versions(service: &Service) -> Vec<String> {
     let mut versions: Vec<String> = service
         .store()
@@ -23,6 +24,7 @@ async fn data_key_versions(service: &Service) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
+        .filter(|k| k.destroy_at.is_none())
         .map(|k| k.kek_version)
         .collect();
     versions.sort();
@@ -401,8 +403,9 @@ async fn data_keys_roll_over_by_use_and_by_age() {
         "not due"
     );
 
-    // By use: the writes above sealed more than 3 records under key 1.
-    assert_eq!(rollover(month, 3).activate().await.unwrap()["newKey"], 2);
+    // By use: the write above sealed 2 records under key 1 (the configuration and the microsoft.flux it
+    // installed; its secret values went under their period's key).
+    assert_eq!(rollover(month, 2).activate().await.unwrap()["newKey"], 2);
     assert_eq!(
         service
             .arm
@@ -444,4 +447,102 @@ async fn data_keys_roll_over_by_use_and_by_age() {
             "{name} after a restart"
         );
     }
+}
+
+/// After a rollover, `data_key_reseal` moves resource data onto the active key; once a pass that began after
+/// the new key settled leaves nothing under the older one, that one is deleted. Everything stays readable,
+/// after a restart too.
+#[tokio::test(flavor = "multi_thread")]
+async fn retired_data_keys_are_resealed_away_then_deleted() {
+    use clusterconfig_server::tasks::{BackgroundTask, DataKeyReseal, DataKeyRollover};
+    let service = Service::start().await;
+    let cluster = clusterconfig_model::ids::ClusterId::parse(&service.cluster)
+        .unwrap()
+        .key();
+    let sealed_under = || {
+        let store = service.store().clone();
+        let cluster = cluster.clone();
+        async move {
+            let mut ids: Vec<u32> = store
+                .partition(&cluster)
+                .await
+                .unwrap()
+                .resources
+                .iter()
+                .map(|r| clusterconfig_crypto::sealed_key_id(&r.body).unwrap())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        }
+    };
+    let data_keys = || {
+        let store = service.store().clone();
+        async move {
+            store
+                .data_keys()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|k| clusterconfig_server::keyring::is_data_key(k.id))
+                .map(|k| k.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    for name in ["first", "second"] {
+        let created = service.arm.put(&service.flux(name), &with_token(name)).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+    }
+    assert_eq!(sealed_under().await, [1]);
+    let rollover = DataKeyRollover {
+        keyring: service.running.keyring.clone(),
+        max_age: std::time::Duration::ZERO,
+        max_seals: u64::MAX,
+    };
+    assert_eq!(rollover.activate().await.unwrap()["newKey"], 2);
+    let app = service.running.state.app.clone();
+    let keyring = service.running.keyring.clone();
+
+    // A pass that began too soon after the new key re-seals, but deletes nothing.
+    let early = DataKeyReseal::new(app.clone(), keyring.clone(), std::time::Duration::from_secs(3600));
+    let outcome = early.activate().await.unwrap();
+    assert_eq!(
+        (
+            &outcome["resealed"],
+            &outcome["left"],
+            &outcome["passDone"],
+            &outcome["deletedKeys"]
+        ),
+        (&json!(3), &json!(0), &json!(true), &json!([])),
+        "two configurations and microsoft.flux: {outcome}"
+    );
+    assert_eq!(sealed_under().await, [2]);
+    assert_eq!(data_keys().await, [1, 2]);
+    for name in ["first", "second"] {
+        assert_eq!(service.arm.get(&service.flux(name)).await.status, 200);
+    }
+
+    let settled = DataKeyReseal::new(app, keyring, std::time::Duration::ZERO);
+    let outcome = settled.activate().await.unwrap();
+    assert_eq!(
+        (&outcome["resealed"], &outcome["deletedKeys"]),
+        (&json!(0), &json!([1])),
+        "{outcome}"
+    );
+    assert_eq!(data_keys().await, [2]);
+    assert_eq!(
+        settled.activate().await.unwrap(),
+        json!({"retiredKeys": []}),
+        "nothing left to do"
+    );
+
+    let restarted = service.restart(None).await;
+    for name in ["first", "second"] {
+        assert_eq!(
+            restarted.arm.get(&restarted.flux(name)).await.status,
+            200,
+            "{name} after a restart"
+        );
+    }
+    assert!(restarted.desired().await["fluxConfigurations"][0]["protectedSettings"]["values"].is_object());
 }

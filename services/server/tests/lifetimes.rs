@@ -331,6 +331,7 @@ async fn the_task_driver_reports_each_tasks_last_run() {
     assert_eq!(
         names,
         [
+            "data_key_reseal",
             "data_key_rollover",
             "key_refresh",
             "key_rotation",

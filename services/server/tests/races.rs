@@ -14,7 +14,6 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use clusterconfig_server::config::{Config, Redacted, StoreKind};
 use clusterconfig_server::server::Overrides;
 use clusterconfig_store::*;
 use clusterconfig_testkit::TestStore;
@@ -99,6 +98,9 @@ impl Store for Distant {
     async fn clusters_in_subscription(&self, subscription: &str) -> Result<Vec<String>> {
         self.0.clusters_in_subscription(subscription).await
     }
+    async fn clusters_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.0.clusters_after(after, limit).await
+    }
     async fn purge_cluster(&self, cluster: &str) -> Result<()> {
         self.0.purge_cluster(cluster).await
     }
@@ -108,29 +110,11 @@ impl Store for Distant {
     async fn put_data_key(&self, record: DataKeyRecord, expect: Expect) -> Result<Etag> {
         self.0.put_data_key(record, expect).await
     }
+    async fn delete_data_key(&self, id: u32) -> Result<bool> {
+        self.0.delete_data_key(id).await
+    }
     fn changes(&self) -> Option<ChangeFeed> {
         self.0.changes()
-    }
-}
-
-/// The service's configuration for a test store (as `TestStore::server_env` gives it to a process).
-fn use_store(config: &mut Config, store: &TestStore) {
-    match store {
-        TestStore::Sqlite => config.store.kind = StoreKind::Sqlite,
-        TestStore::Postgres(database) => {
-            config.store.kind = StoreKind::Postgres;
-            config.store.postgres.url = Some(Redacted(database.url.clone()));
-        }
-        TestStore::Cosmos(cosmos) => {
-            config.store.kind = StoreKind::Cosmos;
-            let settings = &mut config.store.cosmos;
-            settings.endpoint = Some(cosmos.endpoint.clone());
-            settings.key = Some(Redacted(cosmos.key.to_owned()));
-            settings.database = cosmos.database.clone();
-            settings.create_if_missing = true;
-            settings.emulator = true;
-            settings.feed_poll_interval = Duration::from_millis(100);
-        }
     }
 }
 
@@ -138,7 +122,7 @@ async fn on_every_store(test: impl AsyncFn(&Service)) {
     for store in [TestStore::Sqlite, TestStore::postgres(), TestStore::cosmos()] {
         let name = store.name();
         let service = Service::start_with_overrides(
-            |config| use_store(config, &store),
+            |config| support::use_store(config, &store),
             Overrides {
                 wrap_store: Some(Box::new(|inner| Arc::new(Distant(inner)))),
                 ..Default::default()

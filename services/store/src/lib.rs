@@ -105,6 +105,9 @@ pub trait Store: Send + Sync + 'static {
     /// The clusters (lowercase ids) that have records in a subscription.
     async fn clusters_in_subscription(&self, subscription: &str) -> Result<Vec<String>>;
 
+    /// Every cluster with a record, in id order, starting after `after`: for background passes over the fleet.
+    async fn clusters_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+
     /// Removes every record of a cluster, secrets included.
     async fn purge_cluster(&self, cluster: &str) -> Result<()>;
 
@@ -113,6 +116,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates (`Expect::Absent`) or re-wraps (`Expect::Etag`) a data key; returns its new etag.
     async fn put_data_key(&self, record: DataKeyRecord, expect: Expect) -> Result<Etag>;
+
+    /// Deletes a data key (a secret period's, once destroyed); returns whether it was there.
+    async fn delete_data_key(&self, id: u32) -> Result<bool>;
 
     /// Changes made through other instances, for stores several instances share; `None` for a single-process store.
     fn changes(&self) -> Option<ChangeFeed> {

@@ -183,6 +183,8 @@ pub struct DataKeyRecord {
     pub kek_version: String,
     pub wrapped: Vec<u8>,
     pub created_at: DateTime<Utc>,
+    /// For the key of a secret period: when it (and its key-encryption key) is destroyed. Never changes.
+    pub destroy_at: Option<DateTime<Utc>>,
     /// Set by the store; ignored when writing.
     pub etag: Etag,
 }

@@ -384,6 +384,14 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            async fn clusters_after(&self, after: Option<&str>, limit: usize) -> $crate::Result<Vec<String>> {
+                Ok(sqlx::query_scalar("SELECT cluster FROM clusters WHERE cluster > $1 ORDER BY cluster LIMIT $2")
+                    .bind(after.unwrap_or(""))
+                    .bind(limit as i64)
+                    .fetch_all(self.read_pool())
+                    .await?)
+            }
+
             async fn purge_cluster(&self, cluster: &str) -> $crate::Result<()> {
                 let mut tx = self.write_tx().await?;
                 for statement in [
@@ -408,6 +416,7 @@ macro_rules! sql_store {
                             kek_version: row.try_get("kek_version")?,
                             wrapped: row.try_get("wrapped")?,
                             created_at: $crate::from_millis(row.try_get("created_at")?),
+                            destroy_at: row.try_get::<Option<i64>, _>("destroy_at")?.map($crate::from_millis),
                             etag: $crate::Etag(row.try_get("etag")?),
                         })
                     })
@@ -429,14 +438,16 @@ macro_rules! sql_store {
                     .bind(&etag.0)
                     .bind(&expected.0),
                     _ => sqlx::query(
-                        "INSERT INTO data_keys (id, provider, kek_version, wrapped, created_at, etag) VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO data_keys (id, provider, kek_version, wrapped, created_at, etag, destroy_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(record.id as i64)
                     .bind(&record.provider)
                     .bind(&record.kek_version)
                     .bind(&record.wrapped)
                     .bind($crate::to_millis(record.created_at))
-                    .bind(&etag.0),
+                    .bind(&etag.0)
+                    .bind(record.destroy_at.map($crate::to_millis)),
                 };
                 match query.execute(self.write_pool()).await {
                     Ok(done) if done.rows_affected() == 1 => Ok(etag),
@@ -444,6 +455,14 @@ macro_rules! sql_store {
                     Err(err) if is_unique_violation(&err) => Err(conflict(format!("data key {} exists", record.id))),
                     Err(err) => Err(err.into()),
                 }
+            }
+
+            async fn delete_data_key(&self, id: u32) -> $crate::Result<bool> {
+                let done = sqlx::query("DELETE FROM data_keys WHERE id = $1")
+                    .bind(id as i64)
+                    .execute(self.write_pool())
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             fn changes(&self) -> Option<$crate::ChangeFeed> {

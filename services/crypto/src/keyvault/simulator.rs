@@ -1,5 +1,6 @@
 //! A Key Vault simulator for tests: an `HttpClient` that answers the real `KeyClient` (its 401 challenge, then
-//! `GET /keys/{name}/`, `POST /keys/{name}/{version}/wrapkey` and `/unwrapkey`) with real RSA-OAEP-256 keys
+//! `GET /keys/{name}/`, `POST /keys/{name}/{version}/wrapkey` and `/unwrapkey`, `POST /keys/{name}/create`,
+//! `DELETE /keys/{name}` and `DELETE /deletedkeys/{name}`) with real RSA-OAEP-256 keys
 //! (aws-lc-rs), so the provider is tested against the SDK's own requests and responses. No emulator of Key Vault
 //! exists; this is never a provider the service can be configured with.
 
@@ -31,6 +32,8 @@ struct Version {
 #[derive(Default)]
 struct State {
     keys: Vec<(String, Vec<Version>)>,
+    /// Deleted keys, kept (unusable) until purged, as soft-delete does.
+    deleted: Vec<(String, Vec<Version>)>,
     requests: Vec<String>,
     unavailable: bool,
 }
@@ -54,11 +57,14 @@ impl KeyVaultSimulator {
 
     /// Adds a new current version of key `name` (what creating or rotating the key does); returns it.
     pub fn add_version(&self, name: &str) -> String {
+        Self::new_version(&mut self.state.lock().expect("simulator lock"), name)
+    }
+
+    fn new_version(state: &mut State, name: &str) -> String {
         let private = PrivateDecryptingKey::generate(KeySize::Rsa2048).expect("RSA key generation");
         let public = OaepPublicEncryptingKey::new(private.public_key()).expect("OAEP public key");
         let private = OaepPrivateDecryptingKey::new(private).expect("OAEP private key");
         let version = format!("{:032x}", rand_u128());
-        let mut state = self.state.lock().expect("simulator lock");
         let entry = match state.keys.iter().position(|(n, _)| n == name) {
             Some(i) => &mut state.keys[i].1,
             None => {
@@ -73,6 +79,13 @@ impl KeyVaultSimulator {
             enabled: true,
         });
         version
+    }
+
+    /// The names of the keys that exist (not deleted), and of those deleted but not purged.
+    pub fn key_names(&self) -> (Vec<String>, Vec<String>) {
+        let state = self.state.lock().expect("simulator lock");
+        let names = |keys: &[(String, Vec<Version>)]| keys.iter().map(|(n, _)| n.clone()).collect();
+        (names(&state.keys), names(&state.deleted))
     }
 
     pub fn disable_version(&self, name: &str, version: &str) {
@@ -113,6 +126,10 @@ impl KeyVaultSimulator {
 
     fn handle(&self, request: &Request) -> AsyncRawResponse {
         let mut state = self.state.lock().expect("simulator lock");
+        self.handle_locked(&mut state, request)
+    }
+
+    fn handle_locked(&self, state: &mut State, request: &Request) -> AsyncRawResponse {
         state
             .requests
             .push(format!("{} {}", request.method(), request.url().path()));
@@ -149,11 +166,42 @@ impl KeyVaultSimulator {
             .unwrap_or_default();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         match (request.method(), segments.as_slice()) {
-            (Method::Get, ["keys", name] | ["keys", name, ""]) => self.get(&state, name, None),
-            (Method::Get, ["keys", name, version]) => self.get(&state, name, Some(version)),
-            (Method::Post, ["keys", name, version, "wrapkey"]) => self.wrap(&state, name, version, request),
+            (Method::Get, ["keys", name] | ["keys", name, ""]) => self.get(state, name, None),
+            (Method::Post, ["keys", name, "create"]) => {
+                if state.deleted.iter().any(|(n, _)| n == name) {
+                    return error(
+                        StatusCode::Conflict,
+                        "Conflict",
+                        "A key with this name is deleted but not purged.",
+                    );
+                }
+                Self::new_version(state, name);
+                self.get(state, name, None)
+            }
+            (Method::Get, ["keys", name, version]) => self.get(state, name, Some(version)),
+            (Method::Post, ["keys", name, version, "wrapkey"]) => self.wrap(state, name, version, request),
             (Method::Post, ["keys", name, version, "unwrapkey"]) => {
-                self.unwrap(&state, name, version, request)
+                self.unwrap(state, name, version, request)
+            }
+            (Method::Delete, ["keys", name]) => {
+                let Some(position) = state.keys.iter().position(|(n, _)| n == name) else {
+                    return not_found(name);
+                };
+                let removed = state.keys.remove(position);
+                let response = json_response(json!({
+                    "recoveryId": format!("{VAULT_URL}/deletedkeys/{name}"),
+                    "key": {"kid": Self::kid(name, &removed.1.last().map(|v| v.version.clone()).unwrap_or_default()), "kty": "RSA"},
+                    "attributes": {"enabled": false, "recoveryLevel": "Recoverable+Purgeable"},
+                }));
+                state.deleted.push(removed);
+                response
+            }
+            (Method::Delete, ["deletedkeys", name]) => {
+                let Some(position) = state.deleted.iter().position(|(n, _)| n == name) else {
+                    return not_found(name);
+                };
+                state.deleted.remove(position);
+                AsyncRawResponse::from_bytes(StatusCode::NoContent, Headers::new(), Vec::new())
             }
             _ => error(
                 StatusCode::NotFound,

@@ -20,7 +20,7 @@ use clusterconfig_model::secrets::SecretMap;
 use clusterconfig_store::{ResourceKind, ResourceRecord, SecretRecord};
 use zeroize::Zeroizing;
 
-use crate::keyring::{KeyError, Keyring};
+use crate::keyring::{KeyError, Keyring, SecretSeal};
 
 /// A resource as stored: `S` its spec, `T` what its agent last reported.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +121,18 @@ impl Codec {
             .map_err(|err| key_error(err, None))
     }
 
+    /// The record's body sealed again under the active data key (its content unchanged).
+    pub fn reseal(&self, record: &ResourceRecord) -> Result<Vec<u8>, ArmError> {
+        let aad = Aad::resource(&record.cluster, record.kind, &record.name, record.generation);
+        let plain = self
+            .keyring
+            .open(aad.as_bytes(), &record.body)
+            .map_err(|err| key_error(err, Some(format!("{} {}", record.kind.as_str(), record.name))))?;
+        self.keyring
+            .seal(aad.as_bytes(), &plain)
+            .map_err(|err| key_error(err, None))
+    }
+
     /// Reads a body back; a body that does not open or decode is an error of that record only.
     pub fn decode<D: DeserializeOwned>(&self, record: &ResourceRecord) -> Result<D, ArmError> {
         let aad = Aad::resource(&record.cluster, record.kind, &record.name, record.generation);
@@ -142,7 +154,33 @@ impl Codec {
         })
     }
 
-    pub fn encode_secret(&self, aad: &Aad, values: &SecretMap) -> Result<Vec<u8>, ArmError> {
+    /// The key that will seal secret values meant to expire at `expires_at`, and when they really expire
+    /// (the end of its secret period, at most `crypto.secret_key_period` sooner).
+    pub async fn secret_seal(&self, expires_at: DateTime<Utc>) -> Result<SecretSeal, ArmError> {
+        self.keyring
+            .secret_key(expires_at)
+            .await
+            .map_err(|err| key_error(err, None))
+    }
+
+    /// Destroys the keys of secret periods that ended; returns how many.
+    pub async fn destroy_ended_secret_keys(&self) -> Result<usize, ArmError> {
+        self.keyring.destroy_ended_secret_keys().await.map_err(|err| {
+            tracing::warn!(error = %err, "could not destroy the keys of ended secret periods");
+            ArmError::new(
+                503,
+                codes::KEY_PROVIDER_UNAVAILABLE,
+                "The key provider is unavailable.",
+            )
+        })
+    }
+
+    pub fn encode_secret(
+        &self,
+        seal: SecretSeal,
+        aad: &Aad,
+        values: &SecretMap,
+    ) -> Result<Vec<u8>, ArmError> {
         let plain = Zeroizing::new(
             serde_json::to_vec(&SecretBody {
                 values: values.clone(),
@@ -150,7 +188,7 @@ impl Codec {
             .expect("secrets serialize"),
         );
         self.keyring
-            .seal(aad.as_bytes(), &plain)
+            .seal_secret(seal, aad.as_bytes(), &plain)
             .map_err(|err| key_error(err, None))
     }
 
@@ -202,7 +240,7 @@ impl Aad {
         ))
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
 }

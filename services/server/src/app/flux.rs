@@ -217,6 +217,7 @@ impl App {
             None,
             write.spec,
             &[],
+            None,
             caller,
             partition,
             change,

@@ -43,6 +43,17 @@ impl App {
         Ok(deleted)
     }
 
+    /// Destroys the keys of secret periods that ended (after `expire_secrets` deleted what they sealed): from
+    /// then on no copy of those values a store keeps opens. Returns how many.
+    pub async fn destroy_ended_secret_keys(&self) -> Result<usize, ArmError> {
+        let destroyed = self.codec.destroy_ended_secret_keys().await?;
+        if destroyed > 0 {
+            self.compaction_due
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(destroyed)
+    }
+
     /// Removes finished operation records whose retention ended; returns how many.
     pub async fn remove_expired_operations(&self) -> Result<u64, ArmError> {
         self.store

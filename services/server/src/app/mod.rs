@@ -8,6 +8,7 @@ mod flux;
 mod lifetimes;
 mod operations;
 mod reports;
+mod reseal;
 mod resources;
 mod scc;
 mod subscriptions;
@@ -30,8 +31,9 @@ use clusterconfig_store::{Change, Partition, ResourceKind, Store, StoreError};
 use crate::clock::Clock;
 use crate::hub::ChangeHub;
 
-pub use documents::{Codec, Document, ExtensionDocument, FluxDocument, SourceControlDocument};
+pub use documents::{Aad, Codec, Document, ExtensionDocument, FluxDocument, SourceControlDocument};
 pub use operations::OperationResult;
+pub use reseal::ResealOutcome;
 pub use subscriptions::SubscriptionState;
 pub use views::OperationView;
 pub use writes::{Preconditions, WriteOutcome};
@@ -184,14 +186,18 @@ impl App {
         &self.hub
     }
 
-    /// A cluster's partition, with the data keys its records need at hand.
+    /// A cluster's partition, with the data keys its records need at hand (not those of expired secret values:
+    /// nothing reads them, and their period's key may be destroyed already).
     async fn partition(&self, cluster: &ClusterId) -> Result<Partition, ArmError> {
         let partition = self.store.partition(&cluster.key()).await.map_err(store_error)?;
-        let bodies = partition
-            .resources
-            .iter()
-            .map(|r| r.body.as_slice())
-            .chain(partition.secrets.iter().map(|s| s.body.as_slice()));
+        let now = self.now();
+        let bodies = partition.resources.iter().map(|r| r.body.as_slice()).chain(
+            partition
+                .secrets
+                .iter()
+                .filter(|s| s.expires_at > now)
+                .map(|s| s.body.as_slice()),
+        );
         self.codec.prepare(bodies).await?;
         Ok(partition)
     }

@@ -23,6 +23,7 @@ use clusterconfig_store::{
 use super::documents::{Aad, Document, SecretMeta};
 use super::views::{self, running_state};
 use super::{App, ArmCaller, ResourceView, Target};
+use crate::keyring::SecretSeal;
 
 /// `If-Match` and `If-None-Match` of a write.
 #[derive(Debug, Clone, Default)]
@@ -281,6 +282,7 @@ impl App {
         existing: Option<&Existing<S, T>>,
         spec: S,
         secret_changes: &[SecretChange],
+        secret_seal: Option<SecretSeal>,
         caller: &ArmCaller,
         partition: &Partition,
         change: &mut Change,
@@ -309,14 +311,18 @@ impl App {
                         fingerprint: secret_change.fingerprint.clone(),
                     },
                 );
+                let seal = secret_seal.ok_or_else(|| {
+                    ArmError::internal(codes::INTERNAL_ERROR, "no secret period key was chosen")
+                })?;
                 change.push(Write::PutSecret(SecretRecord {
                     cluster: target.cluster.key(),
                     kind: target.kind(),
                     name: target.name.key().to_owned(),
                     group: group.to_owned(),
                     generation,
-                    expires_at: now + self.settings.secret_retention,
+                    expires_at: seal.expires_at,
                     body: self.codec.encode_secret(
+                        seal,
                         &Aad::secret(
                             &target.cluster.key(),
                             target.kind(),
@@ -464,12 +470,21 @@ impl App {
                 })
             }
             Decision::Proceed => {
+                let secret_seal = match changes.is_empty() {
+                    true => None,
+                    false => Some(
+                        self.codec
+                            .secret_seal(self.now() + self.settings.secret_retention)
+                            .await?,
+                    ),
+                };
                 let mut change = self.desired_state_change(target, partition);
                 let (mut doc, operation) = self.new_generation(
                     target,
                     existing.as_ref(),
                     spec,
                     &changes,
+                    secret_seal,
                     caller,
                     partition,
                     &mut change,

@@ -2,6 +2,7 @@
 //! when it last ran and what came of it (served at `GET /status/tasks`). Every task is safe to run on several
 //! instances at once: its writes carry the expectations that make a second instance's attempt a no-op.
 
+mod data_key_reseal;
 mod data_key_rollover;
 mod key_refresh;
 mod key_rotation;
@@ -24,6 +25,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::keyring::Keyring;
 
+pub use data_key_reseal::DataKeyReseal;
 pub use data_key_rollover::DataKeyRollover;
 pub use key_refresh::KeyRefresh;
 pub use key_rotation::KeyRotation;
@@ -94,7 +96,18 @@ impl Driver {
             Arc::new(OperationRetention(app.clone())),
             periods.operation_retention,
         );
-        driver.register(Arc::new(SubscriptionPurge(app)), periods.subscription_purge);
+        driver.register(
+            Arc::new(SubscriptionPurge(app.clone())),
+            periods.subscription_purge,
+        );
+        driver.register(
+            Arc::new(DataKeyReseal::new(
+                app,
+                keyring.clone(),
+                2 * config.crypto.key_cache_ttl,
+            )),
+            periods.data_key_reseal,
+        );
         driver.register(Arc::new(KeyRotation(keyring.clone())), periods.key_rotation);
         driver.register(
             Arc::new(DataKeyRollover {

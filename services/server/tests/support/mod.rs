@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use clusterconfig_crypto::KeyProvider;
 use clusterconfig_model::arm::CreatedByType;
 use clusterconfig_server::clock::ManualClock;
-use clusterconfig_server::config::Config;
+use clusterconfig_server::config::{Config, Redacted, StoreKind};
 use clusterconfig_server::server::{self, Overrides, Running};
-use clusterconfig_testkit::{ARC, Arm, Response};
+use clusterconfig_testkit::{ARC, Arm, Response, TestStore};
 
 pub const FLUX: &str = "2025-04-01";
 pub const HOUR: i64 = 3600;
@@ -48,6 +48,7 @@ pub fn config(dir: &std::path::Path) -> Config {
     config.tasks.key_refresh = never;
     config.tasks.subscription_purge = never;
     config.tasks.data_key_rollover = never;
+    config.tasks.data_key_reseal = never;
     config
 }
 
@@ -198,4 +199,25 @@ pub fn with_token(token: &str) -> Value {
         "configurationProtectedSettings": {"httpsKey": base64::engine::general_purpose::STANDARD.encode(token)},
         "kustomizations": {"apps": {"path": "./apps"}}
     }})
+}
+
+/// The service's configuration for a test store (as `TestStore::server_env` gives it to a process).
+pub fn use_store(config: &mut Config, store: &TestStore) {
+    match store {
+        TestStore::Sqlite => config.store.kind = StoreKind::Sqlite,
+        TestStore::Postgres(database) => {
+            config.store.kind = StoreKind::Postgres;
+            config.store.postgres.url = Some(Redacted(database.url.clone()));
+        }
+        TestStore::Cosmos(cosmos) => {
+            config.store.kind = StoreKind::Cosmos;
+            let settings = &mut config.store.cosmos;
+            settings.endpoint = Some(cosmos.endpoint.clone());
+            settings.key = Some(Redacted(cosmos.key.to_owned()));
+            settings.database = cosmos.database.clone();
+            settings.create_if_missing = true;
+            settings.emulator = true;
+            settings.feed_poll_interval = Duration::from_millis(100);
+        }
+    }
 }

@@ -585,6 +585,23 @@ pub async fn subscriptions_and_purge(store: Arc<dyn Store>) {
     let mut expected = vec![c.clone(), other.clone()];
     expected.sort();
     assert_eq!(clusters, expected);
+
+    // A pass over every cluster, in pages, sees both in id order (other cases' clusters around them).
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.clusters_after(after.as_deref(), 2).await.unwrap();
+        assert!(
+            page.len() <= 2 && page.windows(2).all(|w| w[0] < w[1]),
+            "{page:?}"
+        );
+        let Some(last) = page.last().cloned() else { break };
+        seen.extend(page);
+        after = Some(last);
+    }
+    let mine: Vec<String> = seen.into_iter().filter(|s| expected.contains(s)).collect();
+    assert_eq!(mine, expected);
+
     store.purge_cluster(&c).await.unwrap();
     let gone = store.partition(&c).await.unwrap();
     assert_eq!(
@@ -654,6 +671,7 @@ pub async fn data_keys(store: Arc<dyn Store>) {
         kek_version: version.into(),
         wrapped: vec![id as u8; 60],
         created_at: t(id as i64),
+        destroy_at: (id % 2 == 1).then(|| t(3600)),
         etag: crate::Etag(String::new()),
     };
     let etag = store.put_data_key(key(base, "1"), Expect::Absent).await.unwrap();
@@ -684,6 +702,17 @@ pub async fn data_keys(store: Arc<dyn Store>) {
         (listed[0].kek_version.as_str(), &listed[0].etag),
         ("2", &rewrapped)
     );
+    assert_eq!(
+        listed.iter().map(|k| k.destroy_at).collect::<Vec<_>>(),
+        [None, Some(t(3600))],
+        "a secret period's key keeps its destruction time"
+    );
+
+    // A destroyed secret period's key is deleted.
+    assert!(store.delete_data_key(base + 1).await.unwrap());
+    assert!(!store.delete_data_key(base + 1).await.unwrap());
+    let listed = mine(store.data_keys().await.unwrap());
+    assert_eq!(listed.iter().map(|k| k.id).collect::<Vec<_>>(), [base]);
 }
 
 /// Stores several instances share announce every version bump on their change feed (to this instance too);

@@ -174,6 +174,8 @@ pub(super) struct DataKeyDoc {
     pub kek_version: String,
     pub wrapped: String,
     pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroy_at: Option<i64>,
     pub etag: String,
     #[serde(rename = "_etag", default, skip_serializing)]
     pub cosmos_etag: Option<String>,
@@ -419,6 +421,7 @@ impl DataKeyDoc {
             kek_version: record.kek_version.clone(),
             wrapped: STANDARD.encode(&record.wrapped),
             created_at: to_millis(record.created_at),
+            destroy_at: record.destroy_at.map(to_millis),
             etag: etag.0.clone(),
             cosmos_etag: None,
         }
@@ -431,6 +434,7 @@ impl DataKeyDoc {
             kek_version: self.kek_version.clone(),
             wrapped: bytes_of(&self.wrapped, &format!("data key {}", self.key_id))?,
             created_at: from_millis(self.created_at),
+            destroy_at: self.destroy_at.map(from_millis),
             etag: Etag(self.etag.clone()),
         })
     }

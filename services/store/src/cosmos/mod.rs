@@ -716,6 +716,25 @@ impl Store for CosmosStore {
         Ok(clusters)
     }
 
+    async fn clusters_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        // Cross-partition ORDER BY is not served by this SDK's queries: filter and order here (a background
+        // pass reads its pages seldom).
+        let after = after.unwrap_or("");
+        let query = Query::from("SELECT * FROM c WHERE c.doc = 'cluster' AND c.cluster > @after")
+            .with_parameter("@after", after)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let docs: Vec<ClusterDoc> = self.query(query, FeedScope::full_container()).await?;
+        let mut clusters: Vec<String> = docs
+            .into_iter()
+            .map(|d| d.cluster)
+            .filter(|c| c.as_str() > after)
+            .collect();
+        clusters.sort();
+        clusters.dedup();
+        clusters.truncate(limit);
+        Ok(clusters)
+    }
+
     async fn purge_cluster(&self, cluster: &str) -> Result<()> {
         // The cluster's item goes last, so that a purge cut short is finished by the next one.
         for _ in 0..10 {
@@ -794,6 +813,11 @@ impl Store for CosmosStore {
                 Err(StoreError::Conflict(format!("data key {} changed", record.id)))
             }
         }
+    }
+
+    async fn delete_data_key(&self, id: u32) -> Result<bool> {
+        self.delete_if_unchanged(DATA_KEYS_PK, &id.to_string(), None)
+            .await
     }
 
     fn changes(&self) -> Option<ChangeFeed> {
