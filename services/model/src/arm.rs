@@ -84,6 +84,7 @@ impl SystemData {
 #[serde(rename_all = "camelCase")]
 pub struct ListPage<T> {
     pub value: Vec<T>,
+    /// The next page, with an opaque $skipToken; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_link: Option<String>,
 }

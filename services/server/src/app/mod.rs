@@ -33,6 +33,7 @@ use crate::hub::ChangeHub;
 
 pub use documents::{Aad, Codec, Document, ExtensionDocument, FluxDocument, SourceControlDocument};
 pub use operations::OperationResult;
+pub use reports::ReportOutcome;
 pub use reseal::ResealOutcome;
 pub use subscriptions::SubscriptionState;
 pub use views::OperationView;

@@ -19,7 +19,7 @@ use super::writes::Existing;
 use super::{App, Attempt, Target, store_error};
 
 /// What became of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportOutcome {
     /// The generation's operation finished with this report.

@@ -10,12 +10,29 @@ use serde_json::json;
 
 use super::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "Health_Live",
+    summary = "Liveness: the process serves requests.",
+    responses((status = 200, description = "Healthy.")),
+)]
 pub async fn live() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
 /// Ready when the process is not shutting down, the store answers and the key provider can unwrap data keys.
 /// Not ready answers 503 with what is wrong, so a load balancer sends the traffic elsewhere.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "Health_Ready",
+    summary = "Readiness: the store answers and the data keys are at hand.",
+    responses(
+        (status = 200, description = "Ready."),
+        (status = 503, description = "Draining (shutting down), or the store or the key provider does not answer."),
+    ),
+)]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let backend = state.app.store().backend();
     let draining = state.app.hub().is_draining();
@@ -47,6 +64,13 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// The background tasks: when each last ran and what came of it.
+#[utoipa::path(
+    get,
+    path = "/status/tasks",
+    operation_id = "Tasks_Status",
+    summary = "The background tasks: when each last ran and what came of it.",
+    responses((status = 200, description = "Each task's period, runs, failures, last run and outcome.")),
+)]
 pub async fn tasks(State(state): State<Arc<AppState>>) -> Response {
     Json(json!({"tasks": state.tasks.statuses()})).into_response()
 }

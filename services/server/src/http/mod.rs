@@ -1,6 +1,27 @@
 //! The HTTP edge: routing, request ids and logs, limits, and ARM-shaped errors for every failure.
 //! Handlers are thin: they parse the request's edges and call one method of `crate::app::App`.
 
+/// An ARM path under a cluster: `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/
+/// {clusterRp}/{clusterResourceName}/{clusterName}` and then `$rest` (a literal, for `#[utoipa::path]`).
+macro_rules! cluster_path {
+    ($rest:literal) => {
+        concat!(
+            "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/{clusterRp}/{clusterResourceName}/{clusterName}",
+            $rest
+        )
+    };
+}
+
+/// A data-plane path of a cluster: `/dataplane/v1` and then the cluster's ARM path and `$rest`.
+macro_rules! dataplane_path {
+    ($rest:literal) => {
+        concat!(
+            "/dataplane/v1/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/{clusterRp}/{clusterResourceName}/{clusterName}",
+            $rest
+        )
+    };
+}
+
 pub mod arm;
 pub mod dataplane;
 pub mod error;
@@ -26,7 +47,7 @@ use tracing::Instrument;
 
 use crate::app::App;
 use crate::auth::SigningKey;
-pub use routes::{Api, ROUTES};
+pub use routes::Api;
 
 /// What the HTTP edge needs beyond the application.
 #[derive(Debug, Clone)]

@@ -1,6 +1,8 @@
 //! The ARM API of `Microsoft.KubernetesConfiguration`.
 
+pub mod extensions;
+pub mod flux_configurations;
 pub mod operations;
 pub mod resources;
-pub mod source_control;
+pub mod source_control_configurations;
 pub mod subscriptions;

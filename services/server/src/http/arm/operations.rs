@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::IntoResponse;
 
 use clusterconfig_model::api_version::ApiSurface;
-use clusterconfig_model::arm::{ListPage, provider_operations};
+use clusterconfig_model::arm::{ListPage, OperationStatusResult, ProviderOperation, provider_operations};
 use clusterconfig_model::error::ArmError;
 
 use crate::app::Page;
@@ -18,6 +18,13 @@ use crate::http::error::HttpResult;
 use crate::http::extract::{ArmQuery, Caller, ClusterPath};
 use crate::http::respond;
 
+#[utoipa::path(
+    get,
+    path = "/providers/Microsoft.KubernetesConfiguration/operations",
+    operation_id = "Operations_List",
+    summary = "Lists the operations of the resource provider.",
+    responses((status = 200, body = ListPage<ProviderOperation>, description = "The provider's operations.")),
+)]
 pub async fn provider(_: Caller, query: ArmQuery) -> HttpResult {
     query.api_version(ApiSurface::ProviderOperations)?;
     Ok(Json(ListPage {
@@ -27,6 +34,13 @@ pub async fn provider(_: Caller, query: ArmQuery) -> HttpResult {
     .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = cluster_path!("/providers/Microsoft.KubernetesConfiguration/operations"),
+    operation_id = "OperationStatus_List",
+    summary = "Lists the running asynchronous operations of a cluster.",
+    responses((status = 200, body = ListPage<OperationStatusResult>, description = "The cluster's running operations.")),
+)]
 pub async fn cluster(
     State(state): State<Arc<AppState>>,
     _: Caller,

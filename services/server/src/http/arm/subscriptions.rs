@@ -15,6 +15,27 @@ use crate::http::AppState;
 use crate::http::error::HttpResult;
 use crate::http::extract::{ArmQuery, Caller, RawBody};
 
+// For the description only: the handler reads the body as a JSON object.
+/// ARM's subscription lifecycle notification.
+#[derive(utoipa::ToSchema)]
+#[schema(as = SubscriptionNotification)]
+#[allow(dead_code)]
+struct SubscriptionNotification {
+    /// Registered, Unregistered, Warned, Suspended or Deleted.
+    state: String,
+    #[schema(rename = "registrationDate")]
+    registration_date: Option<String>,
+    properties: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[utoipa::path(
+    put,
+    path = "/subscriptions/{subscriptionId}",
+    operation_id = "Subscriptions_Notify",
+    summary = "ARM's subscription lifecycle notification (api-version 2.0).",
+    request_body(content = SubscriptionNotification, example = json!({"state": "Registered", "properties": {"tenantId": "t"}})),
+    responses((status = 200, body = SubscriptionNotification, description = "Recorded; the body is echoed.")),
+)]
 pub async fn notify(
     State(state): State<Arc<AppState>>,
     _: Caller,

@@ -18,6 +18,19 @@ use crate::http::AppState;
 use crate::http::error::HttpResult;
 use crate::http::extract::AgentOf;
 
+#[utoipa::path(
+    get,
+    path = dataplane_path!("/desiredState"),
+    operation_id = "DesiredState_Get",
+    summary = "The cluster's desired state; long-poll with If-None-Match and Prefer: wait.",
+    responses(
+        (status = 200, body = DesiredState,
+            description = "The desired state; the ETag header is its version. Cache-Control: no-store (it may carry secret values).",
+            headers(("ETag"), ("Cache-Control"))),
+        (status = 304, description = "With If-None-Match: the version did not move (within the Prefer: wait time).",
+            headers(("ETag"))),
+    ),
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     AgentOf(cluster, issued_at): AgentOf,

@@ -9,11 +9,29 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use clusterconfig_model::dataplane::{AgentFacts, ExtensionStatusReport, FluxStatusReport};
+use clusterconfig_model::error::ErrorResponse;
+
+use crate::app::ReportOutcome;
+
+const STALE_GENERATION: &str =
+    "StaleGeneration: a newer generation was already reported; this one is ignored.";
 
 use crate::http::AppState;
 use crate::http::error::HttpResult;
 use crate::http::extract::{AgentOf, RawBody};
 
+#[utoipa::path(
+    post,
+    path = dataplane_path!("/fluxConfigurations/{name}/status"),
+    operation_id = "FluxConfigurationStatus_Report",
+    summary = "Reports the outcome of one generation of a Flux configuration.",
+    request_body(content = FluxStatusReport),
+    responses(
+        (status = 200, body = ReportOutcome, description = "Recorded."),
+        (status = 404, body = ErrorResponse, description = "The configuration no longer exists: remove its objects."),
+        (status = 409, body = ErrorResponse, description = STALE_GENERATION),
+    ),
+)]
 pub async fn flux(
     State(state): State<Arc<AppState>>,
     AgentOf(cluster, issued_at): AgentOf,
@@ -26,6 +44,18 @@ pub async fn flux(
     Ok(Json(outcome).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = dataplane_path!("/extensions/{name}/status"),
+    operation_id = "ExtensionStatus_Report",
+    summary = "Reports the outcome of one generation of an extension.",
+    request_body(content = ExtensionStatusReport),
+    responses(
+        (status = 200, body = ReportOutcome, description = "Recorded."),
+        (status = 404, body = ErrorResponse, description = "The extension no longer exists."),
+        (status = 409, body = ErrorResponse, description = STALE_GENERATION),
+    ),
+)]
 pub async fn extension(
     State(state): State<Arc<AppState>>,
     AgentOf(cluster, issued_at): AgentOf,
@@ -41,6 +71,14 @@ pub async fn extension(
     Ok(Json(outcome).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = dataplane_path!("/agent"),
+    operation_id = "Agent_Report",
+    summary = "Reports the cluster's facts (Kubernetes version, CPU architecture, agent version).",
+    request_body(content = AgentFacts),
+    responses((status = 204, description = "Recorded.")),
+)]
 pub async fn agent(
     State(state): State<Arc<AppState>>,
     AgentOf(cluster, issued_at): AgentOf,
