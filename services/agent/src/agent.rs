@@ -22,16 +22,21 @@ use clusterconfig_retry::RECONNECT;
 
 pub struct Settings {
     pub render_dir: Option<PathBuf>,
-    pub state_dir: PathBuf,
+    /// Where the state is kept between runs; `None` keeps it in memory only (the load mode's many agents).
+    pub state_dir: Option<PathBuf>,
     pub simulate: bool,
     pub wait: Duration,
     pub facts: AgentFacts,
 }
 
+/// Told of every desired state the agent receives, as it arrives (the load mode times the answers).
+pub type Observer = std::sync::Arc<dyn Fn(&DesiredState) + Send + Sync>;
+
 pub struct Agent {
     settings: Settings,
     client: DataPlane,
     state: AgentState,
+    observer: Option<Observer>,
 }
 
 /// The outcome of applying one resource, before it is reported.
@@ -74,12 +79,28 @@ enum Subject<'a> {
 
 impl Agent {
     pub fn new(settings: Settings, client: DataPlane) -> anyhow::Result<Self> {
-        let state = AgentState::load(&settings.state_dir)?;
+        let state = match &settings.state_dir {
+            Some(dir) => AgentState::load(dir)?,
+            None => AgentState::default(),
+        };
         Ok(Self {
             settings,
             client,
             state,
+            observer: None,
         })
+    }
+
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn save_state(&self) -> anyhow::Result<()> {
+        match &self.settings.state_dir {
+            Some(dir) => self.state.save(dir),
+            None => Ok(()),
+        }
     }
 
     /// Runs until `stop` resolves. After any failure (a report that did not arrive, a server that restarted
@@ -127,6 +148,9 @@ impl Agent {
     pub async fn sync_once(&mut self, reconcile: bool) -> anyhow::Result<()> {
         let known = if reconcile { None } else { self.state.version };
         if let Some(desired) = self.client.desired_state(known, self.settings.wait).await? {
+            if let Some(observer) = &self.observer {
+                observer(&desired);
+            }
             tracing::info!(
                 version = desired.version,
                 extensions = desired.extensions.len(),
@@ -203,7 +227,7 @@ impl Agent {
         self.write_objects(objects, &unreadable)?;
         self.forget_departed(desired, &unreadable);
         self.state.version = Some(desired.version);
-        self.state.save(&self.settings.state_dir)?;
+        self.save_state()?;
 
         for (key, applied, subject) in reports {
             let generation = match subject {
@@ -256,7 +280,7 @@ impl Agent {
                     self.state.reported.remove(&key);
                 }
             }
-            self.state.save(&self.settings.state_dir)?;
+            self.save_state()?;
         }
         Ok(())
     }

@@ -28,14 +28,22 @@ pub enum Reported {
 
 impl DataPlane {
     pub fn new(server: &str, cluster: &ClusterId, token: String) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        Ok(Self::with_client(Self::http_client()?, server, cluster, token))
+    }
+
+    /// The HTTP client an agent uses; several agents in one process (the load mode) share one.
+    pub fn http_client() -> anyhow::Result<reqwest::Client> {
+        Ok(reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .build()?;
-        Ok(Self {
+            .build()?)
+    }
+
+    pub fn with_client(http: reqwest::Client, server: &str, cluster: &ClusterId, token: String) -> Self {
+        Self {
             http,
             base: format!("{}/dataplane/v1{cluster}", server.trim_end_matches('/')),
             token,
-        })
+        }
     }
 
     /// The desired state; with `known`, waits up to `wait` for a newer one (`None` when none came).

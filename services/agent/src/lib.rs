@@ -4,5 +4,6 @@
 pub mod agent;
 pub mod client;
 pub mod keys;
+pub mod load;
 pub mod render;
 pub mod state;
