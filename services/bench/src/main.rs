@@ -48,6 +48,9 @@ struct Cli {
     /// Where the results are kept.
     #[arg(long, default_value = "benchmarks")]
     out: PathBuf,
+    /// A line for the report's header (what was measured, e.g. "before the fast paths").
+    #[arg(long)]
+    note: Option<String>,
 }
 
 fn command_output(program: &str, args: &[&str]) -> String {
@@ -95,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
         other => anyhow::bail!("--store {other}: expected sqlite or postgres"),
     };
     let etcd = Etcd::binary();
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = cli.note.iter().cloned().collect();
     match &etcd {
         Some(binary) => notes.push(format!(
             "etcd: {} ({})",

@@ -151,10 +151,12 @@ impl Service {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
+        // Written while the output is read: a large input and output would otherwise fill both pipes.
         let mut input = child.stdin.take().expect("piped");
-        input.write_all(stdin.as_bytes()).await?;
-        drop(input);
+        let stdin = stdin.to_owned();
+        let writer = tokio::spawn(async move { input.write_all(stdin.as_bytes()).await });
         let output = child.wait_with_output().await?;
+        writer.await??;
         anyhow::ensure!(output.status.success(), "clusterconfig {args:?} failed");
         Ok(String::from_utf8(output.stdout)?)
     }

@@ -34,8 +34,8 @@ pub const DEFAULT_MAX_WAITERS_PER_CLUSTER: usize = 100;
 /// Why a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Woken {
-    /// A newer version was published.
-    Newer,
+    /// A newer version was published (this one).
+    Newer(u64),
     /// Changes may have been missed: read the store again.
     Recheck,
     /// The process is shutting down: answer now.
@@ -168,7 +168,7 @@ impl Subscription {
             }
             let signal = *self.receiver.borrow_and_update();
             if signal.version > version {
-                return Woken::Newer;
+                return Woken::Newer(signal.version);
             }
             if signal.rechecks != rechecks {
                 return Woken::Recheck;
@@ -202,7 +202,7 @@ impl Subscription {
     /// Resolves once a version above `version` is published.
     #[cfg(test)]
     pub async fn newer_than(&mut self, version: u64) {
-        while self.wait_beyond(version).await != Woken::Newer {}
+        while !matches!(self.wait_beyond(version).await, Woken::Newer(_)) {}
     }
 }
 

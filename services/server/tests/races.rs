@@ -8,115 +8,17 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use clusterconfig_server::server::Overrides;
-use clusterconfig_store::*;
 use clusterconfig_testkit::TestStore;
 
-use support::Service;
+use support::{Instrumented, Service};
 
 const ROUNDS: usize = 5;
 const RACERS: usize = 6;
 const COMMIT_LATENCY: Duration = Duration::from_millis(40);
-
-/// A store whose commits take `COMMIT_LATENCY` longer, as a database across a network does.
-struct Distant(Arc<dyn Store>);
-
-#[async_trait]
-impl Store for Distant {
-    fn backend(&self) -> &'static str {
-        self.0.backend()
-    }
-    async fn partition(&self, cluster: &str) -> Result<Partition> {
-        self.0.partition(cluster).await
-    }
-    async fn cluster(&self, cluster: &str) -> Result<Option<ClusterRecord>> {
-        self.0.cluster(cluster).await
-    }
-    async fn resource(
-        &self,
-        cluster: &str,
-        kind: ResourceKind,
-        name: &str,
-    ) -> Result<Option<ResourceRecord>> {
-        self.0.resource(cluster, kind, name).await
-    }
-    async fn list_resources(
-        &self,
-        cluster: &str,
-        kind: ResourceKind,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ResourceRecord>> {
-        self.0.list_resources(cluster, kind, after, limit).await
-    }
-    async fn operation(&self, cluster: &str, id: Uuid) -> Result<Option<OperationRecord>> {
-        self.0.operation(cluster, id).await
-    }
-    async fn list_running_operations(
-        &self,
-        cluster: &str,
-        after: Option<Uuid>,
-        limit: usize,
-    ) -> Result<Vec<OperationRecord>> {
-        self.0.list_running_operations(cluster, after, limit).await
-    }
-    async fn commit(&self, change: Change) -> Result<Committed> {
-        tokio::time::sleep(COMMIT_LATENCY).await;
-        self.0.commit(change).await
-    }
-    async fn operations_past_deadline(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<OperationRecord>> {
-        self.0.operations_past_deadline(now, limit).await
-    }
-    async fn expired_secrets(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<SecretKey>> {
-        self.0.expired_secrets(now, limit).await
-    }
-    async fn delete_expired_secret(&self, key: &SecretKey, now: DateTime<Utc>) -> Result<bool> {
-        self.0.delete_expired_secret(key, now).await
-    }
-    async fn delete_expired_operations(&self, now: DateTime<Utc>, limit: usize) -> Result<u64> {
-        self.0.delete_expired_operations(now, limit).await
-    }
-    async fn subscription(&self, subscription: &str) -> Result<Option<SubscriptionRecord>> {
-        self.0.subscription(subscription).await
-    }
-    async fn put_subscription(&self, record: SubscriptionRecord) -> Result<()> {
-        self.0.put_subscription(record).await
-    }
-    async fn subscriptions_in_state(&self, state: &str) -> Result<Vec<SubscriptionRecord>> {
-        self.0.subscriptions_in_state(state).await
-    }
-    async fn clusters_in_subscription(&self, subscription: &str) -> Result<Vec<String>> {
-        self.0.clusters_in_subscription(subscription).await
-    }
-    async fn clusters_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-        self.0.clusters_after(after, limit).await
-    }
-    async fn purge_cluster(&self, cluster: &str) -> Result<()> {
-        self.0.purge_cluster(cluster).await
-    }
-    async fn data_keys(&self) -> Result<Vec<DataKeyRecord>> {
-        self.0.data_keys().await
-    }
-    async fn put_data_key(&self, record: DataKeyRecord, expect: Expect) -> Result<Etag> {
-        self.0.put_data_key(record, expect).await
-    }
-    async fn delete_data_key(&self, id: u32) -> Result<bool> {
-        self.0.delete_data_key(id).await
-    }
-    fn changes(&self) -> Option<ChangeFeed> {
-        self.0.changes()
-    }
-}
 
 async fn on_every_store(test: impl AsyncFn(&Service)) {
     for store in [TestStore::Sqlite, TestStore::postgres(), TestStore::cosmos()] {
@@ -124,7 +26,9 @@ async fn on_every_store(test: impl AsyncFn(&Service)) {
         let service = Service::start_with_overrides(
             |config| support::use_store(config, &store),
             Overrides {
-                wrap_store: Some(Box::new(|inner| Arc::new(Distant(inner)))),
+                wrap_store: Some(Box::new(|inner| {
+                    Arc::new(Instrumented::new(inner, COMMIT_LATENCY))
+                })),
                 ..Default::default()
             },
         )

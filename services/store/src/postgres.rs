@@ -94,17 +94,25 @@ impl PostgresStore {
         Ok(self.pool.begin().await?)
     }
 
+    /// One transaction per change: concurrent commits share WAL flushes in PostgreSQL itself.
+    async fn commit_change(&self, change: crate::Change) -> Result<crate::Committed> {
+        let mut tx = self.write_tx().await?;
+        let committed = self.apply_change(&mut tx, &change).await?;
+        tx.commit().await?;
+        Ok(committed)
+    }
+
     /// Announces the new version to every instance; delivered when (and only if) the transaction commits.
     async fn signal(
         &self,
-        tx: &mut sqlx::Transaction<'static, Db>,
+        conn: &mut <Db as sqlx::Database>::Connection,
         cluster: &str,
         version: u64,
     ) -> Result<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(format!("{version} {cluster}"))
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
         Ok(())
     }

@@ -221,49 +221,7 @@ macro_rules! sql_store {
             }
 
             async fn commit(&self, change: $crate::Change) -> $crate::Result<$crate::Committed> {
-                let mut tx = self.write_tx().await?;
-                sqlx::query(
-                    "INSERT INTO clusters (cluster, subscription, version, created_at) VALUES ($1, $2, 0, $3)
-                     ON CONFLICT (cluster) DO NOTHING",
-                )
-                .bind(&change.cluster)
-                .bind(&change.subscription)
-                .bind($crate::to_millis(change.at))
-                .execute(&mut *tx)
-                .await?;
-                let cluster = change.cluster.as_str();
-                if let Some(expected) = change.expect_version {
-                    // Checked first, so the row lock it takes (PostgreSQL) orders this change before any other
-                    // guarded change of the cluster; a change that committed since the decision's read fails it.
-                    let held = sqlx::query("UPDATE clusters SET version = version WHERE cluster = $1 AND version = $2")
-                        .bind(cluster)
-                        .bind(expected as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                    if held.rows_affected() == 0 {
-                        return Err(conflict(format!("cluster '{cluster}' changed since version {expected}")));
-                    }
-                }
-                let mut etags = Vec::with_capacity(change.writes.len());
-                for write in &change.writes {
-                    etags.push(apply_write(&mut tx, cluster, write).await?);
-                }
-                let version: i64 = if change.bump_version {
-                    let version: i64 =
-                        sqlx::query_scalar("UPDATE clusters SET version = version + 1 WHERE cluster = $1 RETURNING version")
-                            .bind(cluster)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    self.signal(&mut tx, cluster, version as u64).await?;
-                    version
-                } else {
-                    sqlx::query_scalar("SELECT version FROM clusters WHERE cluster = $1")
-                        .bind(cluster)
-                        .fetch_one(&mut *tx)
-                        .await?
-                };
-                tx.commit().await?;
-                Ok($crate::Committed { version: version as u64, etags })
+                self.commit_change(change).await
             }
 
             async fn operations_past_deadline(
@@ -470,9 +428,60 @@ macro_rules! sql_store {
             }
         }
 
+        impl $store {
+            /// Applies `change` on `conn`, inside the caller's transaction (or savepoint); the caller commits.
+            async fn apply_change(
+                &self,
+                conn: &mut <Db as sqlx::Database>::Connection,
+                change: &$crate::Change,
+            ) -> $crate::Result<$crate::Committed> {
+                sqlx::query(
+                    "INSERT INTO clusters (cluster, subscription, version, created_at) VALUES ($1, $2, 0, $3)
+                     ON CONFLICT (cluster) DO NOTHING",
+                )
+                .bind(&change.cluster)
+                .bind(&change.subscription)
+                .bind($crate::to_millis(change.at))
+                .execute(&mut *conn)
+                .await?;
+                let cluster = change.cluster.as_str();
+                if let Some(expected) = change.expect_version {
+                    // Checked first, so the row lock it takes (PostgreSQL) orders this change before any other
+                    // guarded change of the cluster; a change that committed since the decision's read fails it.
+                    let held = sqlx::query("UPDATE clusters SET version = version WHERE cluster = $1 AND version = $2")
+                        .bind(cluster)
+                        .bind(expected as i64)
+                        .execute(&mut *conn)
+                        .await?;
+                    if held.rows_affected() == 0 {
+                        return Err(conflict(format!("cluster '{cluster}' changed since version {expected}")));
+                    }
+                }
+                let mut etags = Vec::with_capacity(change.writes.len());
+                for write in &change.writes {
+                    etags.push(apply_write(&mut *conn, cluster, write).await?);
+                }
+                let version: i64 = if change.bump_version {
+                    let version: i64 =
+                        sqlx::query_scalar("UPDATE clusters SET version = version + 1 WHERE cluster = $1 RETURNING version")
+                            .bind(cluster)
+                            .fetch_one(&mut *conn)
+                            .await?;
+                    self.signal(&mut *conn, cluster, version as u64).await?;
+                    version
+                } else {
+                    sqlx::query_scalar("SELECT version FROM clusters WHERE cluster = $1")
+                        .bind(cluster)
+                        .fetch_one(&mut *conn)
+                        .await?
+                };
+                Ok($crate::Committed { version: version as u64, etags })
+            }
+        }
+
         /// Applies one write inside a transaction; returns the new etag of a put resource or operation.
         async fn apply_write(
-            tx: &mut sqlx::Transaction<'static, Db>,
+            conn: &mut <Db as sqlx::Database>::Connection,
             cluster: &str,
             write: &$crate::Write,
         ) -> $crate::Result<Option<$crate::Etag>> {
@@ -511,7 +520,7 @@ macro_rules! sql_store {
                     if let Expect::Etag(expected) = expect {
                         query = query.bind(&expected.0);
                     }
-                    match query.execute(&mut **tx).await {
+                    match query.execute(&mut *conn).await {
                         Ok(done) if done.rows_affected() == 1 => Ok(Some(etag)),
                         Ok(_) => Err(conflict(format!("{} '{}' changed", record.kind.as_str(), record.name))),
                         Err(err) if is_unique_violation(&err) => {
@@ -528,7 +537,7 @@ macro_rules! sql_store {
                                 .bind(kind.as_str())
                                 .bind(name)
                                 .bind(&expected.0)
-                                .execute(&mut **tx)
+                                .execute(&mut *conn)
                                 .await?
                         }
                         Expect::Anything | Expect::Absent => {
@@ -536,7 +545,7 @@ macro_rules! sql_store {
                                 .bind(cluster)
                                 .bind(kind.as_str())
                                 .bind(name)
-                                .execute(&mut **tx)
+                                .execute(&mut *conn)
                                 .await?
                         }
                     };
@@ -564,7 +573,7 @@ macro_rules! sql_store {
                     .bind(secret.generation as i64)
                     .bind($crate::to_millis(secret.expires_at))
                     .bind(&secret.body)
-                    .execute(&mut **tx)
+                    .execute(&mut *conn)
                     .await?;
                     Ok(None)
                 }
@@ -574,7 +583,7 @@ macro_rules! sql_store {
                         .bind(kind.as_str())
                         .bind(name)
                         .bind(group)
-                        .execute(&mut **tx)
+                        .execute(&mut *conn)
                         .await?;
                     Ok(None)
                 }
@@ -618,7 +627,7 @@ macro_rules! sql_store {
                     if let Expect::Etag(expected) = expect {
                         query = query.bind(&expected.0);
                     }
-                    match query.execute(&mut **tx).await {
+                    match query.execute(&mut *conn).await {
                         Ok(done) if done.rows_affected() == 1 => Ok(Some(etag)),
                         Ok(_) => Err(conflict(format!("operation '{}' changed", record.id))),
                         Err(err) if is_unique_violation(&err) => {
@@ -632,7 +641,7 @@ macro_rules! sql_store {
                         .bind(cluster)
                         .bind(agent)
                         .bind($crate::to_millis(*last_contact))
-                        .execute(&mut **tx)
+                        .execute(&mut *conn)
                         .await?;
                     Ok(None)
                 }
@@ -640,7 +649,7 @@ macro_rules! sql_store {
                     sqlx::query("UPDATE clusters SET last_contact = $2 WHERE cluster = $1")
                         .bind(cluster)
                         .bind($crate::to_millis(*at))
-                        .execute(&mut **tx)
+                        .execute(&mut *conn)
                         .await?;
                     Ok(None)
                 }
@@ -648,7 +657,7 @@ macro_rules! sql_store {
                     sqlx::query("UPDATE clusters SET agent_tokens_not_before = $2 WHERE cluster = $1")
                         .bind(cluster)
                         .bind($crate::to_millis(*before))
-                        .execute(&mut **tx)
+                        .execute(&mut *conn)
                         .await?;
                     Ok(None)
                 }

@@ -13,6 +13,7 @@ use clusterconfig_model::secrets::{SecretGroup, SecretMap};
 use clusterconfig_store::{ClusterRecord, Partition, ResourceKind, ResourceRecord};
 
 use super::documents::{Document, ExtensionDocument, FluxDocument, is_unreadable};
+use super::shared_reads::SharedDesiredState;
 use super::{App, store_error};
 use crate::hub::Woken;
 
@@ -66,20 +67,14 @@ impl App {
             match tokio::time::timeout_at(deadline, subscription.wait_beyond(known)).await {
                 // Shutting down: "nothing new" now, so the agent reconnects (to another instance) at once.
                 Err(_) | Ok(Woken::Draining) => return Ok(None),
-                Ok(Woken::Newer) => {
-                    // Another instance's write may not have reached the replica this read is served from
-                    // (Cosmos DB's session consistency): look again shortly rather than answer with old state.
-                    loop {
-                        let record = self.cluster_record(cluster).await?;
-                        super::reports::refuse_revoked(record.as_ref(), issued_at)?;
-                        if version_of(&record) != known {
-                            return self.current_desired_state(cluster).await.map(Some);
-                        }
-                        if tokio::time::Instant::now() + STALE_READ_PAUSE >= deadline {
-                            return Ok(None);
-                        }
-                        tokio::time::sleep(STALE_READ_PAUSE).await;
+                Ok(Woken::Newer(published)) => {
+                    let shared = self.shared_desired_state(cluster, published, deadline).await?;
+                    super::reports::refuse_revoked(shared.record.as_ref(), issued_at)?;
+                    if shared.state.version != known {
+                        return Ok(Some(shared.state.clone()));
                     }
+                    // The store did not show the change before the wait's end.
+                    return Ok(None);
                 }
                 // Changes may have been missed: the store says whether the version moved.
                 Ok(Woken::Recheck) => {
@@ -91,6 +86,36 @@ impl App {
                 }
             }
         }
+    }
+
+    /// The desired state at `published` (or later), read once for every long-poll of the cluster that this
+    /// version woke. Another instance's write may not have reached the replica a read is served from (Cosmos
+    /// DB's session consistency): the read is repeated shortly until it shows the version, or `deadline`.
+    async fn shared_desired_state(
+        &self,
+        cluster: &ClusterId,
+        published: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<std::sync::Arc<SharedDesiredState>, ArmError> {
+        let build = self.shared_reads.build_for(&cluster.key(), published);
+        build
+            .get_or_init(|| async {
+                loop {
+                    let partition = self.partition(cluster).await?;
+                    let caught_up = partition.version() >= published;
+                    if caught_up || tokio::time::Instant::now() + STALE_READ_PAUSE >= deadline {
+                        let secrets = self.hands_out_secrets(cluster).await?;
+                        let state = self.build_desired_state(cluster, &partition, secrets)?;
+                        return Ok(std::sync::Arc::new(SharedDesiredState {
+                            record: partition.cluster,
+                            state,
+                        }));
+                    }
+                    tokio::time::sleep(STALE_READ_PAUSE).await;
+                }
+            })
+            .await
+            .clone()
     }
 
     /// The desired state, read in full (the contact was noted already).

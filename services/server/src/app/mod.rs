@@ -11,6 +11,7 @@ mod reports;
 mod reseal;
 mod resources;
 mod scc;
+mod shared_reads;
 mod subscriptions;
 mod views;
 mod writes;
@@ -153,6 +154,8 @@ pub struct App {
     catalog: Arc<Catalog>,
     codec: Codec,
     settings: Settings,
+    /// Long-polls of one cluster woken by one change share one read of its desired state.
+    shared_reads: shared_reads::SharedReads,
 }
 
 impl App {
@@ -172,6 +175,7 @@ impl App {
             catalog,
             codec,
             settings,
+            shared_reads: shared_reads::SharedReads::default(),
         }
     }
 

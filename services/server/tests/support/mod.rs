@@ -4,9 +4,15 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use clusterconfig_store::*;
+use uuid::Uuid;
+
+use chrono::TimeZone;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -219,5 +225,115 @@ pub fn use_store(config: &mut Config, store: &TestStore) {
             settings.emulator = true;
             settings.feed_poll_interval = Duration::from_millis(100);
         }
+    }
+}
+
+/// A store that counts partition reads and whose commits take `commit_latency` longer (as a database across a
+/// network does).
+pub struct Instrumented {
+    inner: Arc<dyn Store>,
+    commit_latency: Duration,
+    pub partition_reads: Arc<AtomicU64>,
+}
+
+impl Instrumented {
+    pub fn new(inner: Arc<dyn Store>, commit_latency: Duration) -> Self {
+        Self {
+            inner,
+            commit_latency,
+            partition_reads: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Instrumented {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn partition(&self, cluster: &str) -> Result<Partition> {
+        self.partition_reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.partition(cluster).await
+    }
+    async fn cluster(&self, cluster: &str) -> Result<Option<ClusterRecord>> {
+        self.inner.cluster(cluster).await
+    }
+    async fn resource(
+        &self,
+        cluster: &str,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        self.inner.resource(cluster, kind, name).await
+    }
+    async fn list_resources(
+        &self,
+        cluster: &str,
+        kind: ResourceKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ResourceRecord>> {
+        self.inner.list_resources(cluster, kind, after, limit).await
+    }
+    async fn operation(&self, cluster: &str, id: Uuid) -> Result<Option<OperationRecord>> {
+        self.inner.operation(cluster, id).await
+    }
+    async fn list_running_operations(
+        &self,
+        cluster: &str,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<OperationRecord>> {
+        self.inner.list_running_operations(cluster, after, limit).await
+    }
+    async fn commit(&self, change: Change) -> Result<Committed> {
+        tokio::time::sleep(self.commit_latency).await;
+        self.inner.commit(change).await
+    }
+    async fn operations_past_deadline(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OperationRecord>> {
+        self.inner.operations_past_deadline(now, limit).await
+    }
+    async fn expired_secrets(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<SecretKey>> {
+        self.inner.expired_secrets(now, limit).await
+    }
+    async fn delete_expired_secret(&self, key: &SecretKey, now: DateTime<Utc>) -> Result<bool> {
+        self.inner.delete_expired_secret(key, now).await
+    }
+    async fn delete_expired_operations(&self, now: DateTime<Utc>, limit: usize) -> Result<u64> {
+        self.inner.delete_expired_operations(now, limit).await
+    }
+    async fn subscription(&self, subscription: &str) -> Result<Option<SubscriptionRecord>> {
+        self.inner.subscription(subscription).await
+    }
+    async fn put_subscription(&self, record: SubscriptionRecord) -> Result<()> {
+        self.inner.put_subscription(record).await
+    }
+    async fn subscriptions_in_state(&self, state: &str) -> Result<Vec<SubscriptionRecord>> {
+        self.inner.subscriptions_in_state(state).await
+    }
+    async fn clusters_in_subscription(&self, subscription: &str) -> Result<Vec<String>> {
+        self.inner.clusters_in_subscription(subscription).await
+    }
+    async fn clusters_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.inner.clusters_after(after, limit).await
+    }
+    async fn purge_cluster(&self, cluster: &str) -> Result<()> {
+        self.inner.purge_cluster(cluster).await
+    }
+    async fn data_keys(&self) -> Result<Vec<DataKeyRecord>> {
+        self.inner.data_keys().await
+    }
+    async fn put_data_key(&self, record: DataKeyRecord, expect: Expect) -> Result<Etag> {
+        self.inner.put_data_key(record, expect).await
+    }
+    async fn delete_data_key(&self, id: u32) -> Result<bool> {
+        self.inner.delete_data_key(id).await
+    }
+    fn changes(&self) -> Option<ChangeFeed> {
+        self.inner.changes()
     }
 }
