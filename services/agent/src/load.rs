@@ -51,6 +51,8 @@ pub struct LoadSettings {
     /// Agents started per second (a fleet does not reconnect all at one instant).
     pub start_rate: u32,
     pub events: bool,
+    /// Members only long-poll and never apply or report: passive watchers (standby replicas, dashboards).
+    pub watch_only: bool,
 }
 
 /// Runs every member's agent until `stop` resolves.
@@ -109,8 +111,12 @@ pub async fn run(
                     ));
                 }
             });
-            let mut agent = Agent::new(agent_settings, client)?.with_observer(observer);
-            agents.spawn(async move { agent.run(std::future::pending()).await });
+            if settings.watch_only {
+                agents.spawn(watch(client, settings.wait, observer));
+            } else {
+                let mut agent = Agent::new(agent_settings, client)?.with_observer(observer);
+                agents.spawn(async move { agent.run(std::future::pending()).await });
+            }
             tokio::time::sleep(pause).await;
         }
         anyhow::Ok(())
@@ -128,4 +134,22 @@ pub async fn run(
     drop(events);
     let _ = writer.await;
     Ok(())
+}
+
+/// A passive watcher: the desired state, then a long-poll for each newer version, and nothing else.
+async fn watch(client: DataPlane, wait: Duration, observer: crate::agent::Observer) -> anyhow::Result<()> {
+    let mut known = None;
+    loop {
+        match client.desired_state(known, wait).await {
+            Ok(Some(desired)) => {
+                observer(&desired);
+                known = Some(desired.version);
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "watch failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }

@@ -42,6 +42,9 @@ struct Cli {
     /// Load mode: writes one JSON line per desired state received to stdout (cluster, version, time).
     #[arg(long)]
     events: bool,
+    /// Load mode: members only long-poll (passive watchers: they never apply, report or post facts).
+    #[arg(long, requires = "load")]
+    watch_only: bool,
     /// Writes one YAML file per object here, and removes files of objects that leave the desired state.
     #[arg(long)]
     render_dir: Option<PathBuf>,
@@ -108,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
             facts,
             start_rate: cli.start_rate,
             events: cli.events,
+            watch_only: cli.watch_only,
         };
         return load::run(members, settings, stop).await;
     }

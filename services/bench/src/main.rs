@@ -134,7 +134,8 @@ async fn main() -> anyhow::Result<()> {
         }
         if wanted("crowd") {
             eprintln!("   {} long-polls of one cluster", cli.crowd);
-            rows.extend(scenarios::one_cluster_waiters(&settings, &tag, cli.crowd).await?);
+            rows.extend(scenarios::one_cluster_waiters(&settings, &tag, cli.crowd, true).await?);
+            rows.extend(scenarios::one_cluster_waiters(&settings, &tag, cli.crowd, false).await?);
         }
         if wanted("puts") {
             for connections in [16, 64] {

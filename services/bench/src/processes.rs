@@ -196,7 +196,13 @@ pub struct Fleet {
 impl Fleet {
     /// Starts `clusterconfig-agent --load` for `tokens` and waits until every member has its first desired
     /// state and has had a moment to park its long-poll.
-    pub async fn start(binaries: &Path, server: &str, tokens: &str) -> anyhow::Result<Self> {
+    /// With `watch_only`, the members are passive watchers (they never report).
+    pub async fn start(
+        binaries: &Path,
+        server: &str,
+        tokens: &str,
+        watch_only: bool,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("tokens");
         std::fs::write(&file, tokens)?;
@@ -208,6 +214,7 @@ impl Fleet {
             .arg(&file)
             .arg("--events")
             .args(["--start-rate", "4000", "--wait", "300"])
+            .args(watch_only.then_some("--watch-only"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -87,7 +87,7 @@ pub async fn waiting_agents(
     let (rss_before, files_before) = (service.rss_kib(), service.open_files());
     let clusters: Vec<String> = (0..fleet_size).map(|i| cluster_id(run, i)).collect();
     let tokens = service.agent_tokens(&clusters).await?;
-    let fleet = Fleet::start(&settings.binaries, &service.url, &tokens).await?;
+    let fleet = Fleet::start(&settings.binaries, &service.url, &tokens, false).await?;
     let (rss_after, files_after) = (service.rss_kib(), service.open_files());
     let http = arm_client(&service.arm_token)?;
     let (mut from_send, mut from_answer) = (Vec::new(), Vec::new());
@@ -259,14 +259,19 @@ async fn etcd_watchers(binary: &Path, watchers: usize) -> anyhow::Result<EtcdFig
     })
 }
 
-/// Many waiters of one cluster (agents of a cluster behind several replicas, or a crowd of readers): one change,
-/// and the time until the last of them has it.
-pub async fn one_cluster_waiters(settings: &Settings, run: &str, waiters: usize) -> anyhow::Result<Vec<Row>> {
+/// Many waiters of one cluster: one change, and the time until the last of them has it. Either simulated
+/// agents (each also reports the change, so the answers compete with those reports) or passive watchers.
+pub async fn one_cluster_waiters(
+    settings: &Settings,
+    run: &str,
+    waiters: usize,
+    watch_only: bool,
+) -> anyhow::Result<Vec<Row>> {
     let service = Service::start(&settings.binaries, &settings.store).await?;
     let cluster = cluster_id(run, 0);
     let clusters = vec![cluster.clone(); waiters];
     let tokens = service.agent_tokens(&clusters).await?;
-    let fleet = Fleet::start(&settings.binaries, &service.url, &tokens).await?;
+    let fleet = Fleet::start(&settings.binaries, &service.url, &tokens, watch_only).await?;
     let http = arm_client(&service.arm_token)?;
     let mut last = Vec::new();
     for change in 0..5 {
@@ -284,7 +289,15 @@ pub async fn one_cluster_waiters(settings: &Settings, run: &str, waiters: usize)
     fleet.stop().await;
     service.stop().await;
     Ok(vec![Row {
-        scenario: format!("{waiters} long-polls of one cluster ({})", settings.store.name()),
+        scenario: format!(
+            "{waiters} long-polls of one cluster, {} ({})",
+            if watch_only {
+                "passive watchers"
+            } else {
+                "simulated agents, each reporting"
+            },
+            settings.store.name()
+        ),
         measure: "one change until the last waiter has it, median of 5".into(),
         unit: "ms",
         better: Better::Lower,

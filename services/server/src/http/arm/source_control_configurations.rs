@@ -58,7 +58,12 @@ pub async fn get(
     path = cluster_path!("/providers/Microsoft.KubernetesConfiguration/sourceControlConfigurations/{name}"),
     operation_id = "SourceControlConfigurations_CreateOrUpdate",
     summary = "Refused: Flux v1 is retired; create a fluxConfiguration instead.",
-    request_body(content = SourceControlConfiguration),
+    request_body(content = SourceControlConfiguration, example = json!({"properties": {
+        "repositoryUrl": "https://github.com/Azure/arc-k8s-demo",
+        "operatorNamespace": "flux",
+        "operatorInstanceName": "demo",
+        "operatorScope": "namespace"
+    }})),
     responses((status = 400, body = ErrorResponse, description = "Always: FluxV1ConfigurationsRetired.")),
 )]
 pub async fn create_or_update(
