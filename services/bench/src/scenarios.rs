@@ -306,24 +306,25 @@ pub async fn one_cluster_waiters(
     }])
 }
 
-/// Runs `request` from `connections` tasks for `duration`; returns requests per second and the p99 latency (ms).
+/// Runs `request(task, index)` from `connections` tasks for `duration` (each task's requests one after another,
+/// `index` counting all of them); returns requests per second and the p99 latency (ms).
 async fn throughput<F, Fut>(connections: usize, duration: Duration, request: F) -> anyhow::Result<(f64, f64)>
 where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
 {
     let request = Arc::new(request);
     let counter = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..connections {
+    for task in 0..connections {
         let (request, counter) = (request.clone(), counter.clone());
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             while started.elapsed() < duration {
                 let index = counter.fetch_add(1, Ordering::Relaxed);
                 let at = Instant::now();
-                request(index).await?;
+                request(task, index).await?;
                 latencies.push(at.elapsed().as_secs_f64() * 1e3);
             }
             anyhow::Ok(latencies)
@@ -345,7 +346,7 @@ pub async fn arm_puts(settings: &Settings, run: &str, connections: usize) -> any
     let http = arm_client(&service.arm_token)?;
     let base = service.url.clone();
     let run_owned = format!("{run}-put{connections}");
-    let (rate, p99) = throughput(connections, settings.throughput_for, move |index| {
+    let (rate, p99) = throughput(connections, settings.throughput_for, move |_, index| {
         let (http, base, cluster) = (http.clone(), base.clone(), cluster_id(&run_owned, index as usize));
         async move { put_flux(&http, &base, &cluster, "app", index as usize).await }
     })
@@ -374,7 +375,7 @@ pub async fn arm_puts(settings: &Settings, run: &str, connections: usize) -> any
         let etcd = Etcd::start(binary).await?;
         let http = reqwest::Client::new();
         let url = format!("{}/v3/kv/put", etcd.url);
-        let (etcd_rate, _) = throughput(connections, settings.throughput_for, move |index| {
+        let (etcd_rate, _) = throughput(connections, settings.throughput_for, move |_, index| {
             let (http, url) = (http.clone(), url.clone());
             async move {
                 let body = json!({
@@ -431,10 +432,11 @@ pub async fn status_reports(settings: &Settings, run: &str, connections: usize) 
             })
             .collect::<anyhow::Result<_>>()?,
     );
-    let (rate, p99) = throughput(connections, settings.throughput_for, move |index| {
+    // Each connection is one cluster's agent, reporting one report after another (as an agent does).
+    let (rate, p99) = throughput(connections, settings.throughput_for, move |task, index| {
         let agents = agents.clone();
         async move {
-            let (url, http) = &agents[index as usize % agents.len()];
+            let (url, http) = &agents[task % agents.len()];
             let compliance = if index % 2 == 0 {
                 "Compliant"
             } else {
@@ -454,7 +456,7 @@ pub async fn status_reports(settings: &Settings, run: &str, connections: usize) 
     .await?;
     let health = reqwest::Client::new();
     let url = format!("{}/healthz", service.url);
-    let (health_rate, _) = throughput(connections, settings.throughput_for, move |_| {
+    let (health_rate, _) = throughput(connections, settings.throughput_for, move |_, _| {
         let (health, url) = (health.clone(), url.clone());
         async move {
             let response = health.get(&url).send().await?;
