@@ -202,14 +202,7 @@ impl Keyring {
         for record in stale {
             match self.unwrap(record).await {
                 Ok(key) => {
-                    self.keys.write().expect("keyring lock").insert(
-                        record.id,
-                        Loaded {
-                            key,
-                            loaded_at: Instant::now(),
-                            destroy_at: record.destroy_at,
-                        },
-                    );
+                    self.remember(record.id, key, record.destroy_at);
                     unwrapped += 1;
                 }
                 Err(err) => {
@@ -236,6 +229,18 @@ impl Keyring {
             Some(err) => Err(anyhow::anyhow!("some data keys could not be unwrapped: {err}")),
             None => Ok(unwrapped),
         }
+    }
+
+    /// Keeps an unwrapped key in memory, as of now.
+    fn remember(&self, id: DataKeyId, key: DataKey, destroy_at: Option<DateTime<Utc>>) {
+        self.keys.write().expect("keyring lock").insert(
+            id,
+            Loaded {
+                key,
+                loaded_at: Instant::now(),
+                destroy_at,
+            },
+        );
     }
 
     fn usable(&self, loaded: &Loaded, now: DateTime<Utc>) -> bool {
@@ -295,14 +300,7 @@ impl Keyring {
             if is_data_key(id) {
                 self.active.fetch_max(id, Ordering::SeqCst);
             }
-            self.keys.write().expect("keyring lock").insert(
-                id,
-                Loaded {
-                    key,
-                    loaded_at: Instant::now(),
-                    destroy_at: record.destroy_at,
-                },
-            );
+            self.remember(id, key, record.destroy_at);
         }
         Ok(())
     }
@@ -494,14 +492,7 @@ impl Keyring {
             match self.store.put_data_key(record, Expect::Absent).await {
                 Ok(_) => {
                     tracing::info!(key = id, destroy_at = %end, "new secret period key");
-                    self.keys.write().expect("keyring lock").insert(
-                        id,
-                        Loaded {
-                            key,
-                            loaded_at: Instant::now(),
-                            destroy_at: Some(end),
-                        },
-                    );
+                    self.remember(id, key, Some(end));
                     return Ok(SecretSeal {
                         key: id,
                         expires_at: end,

@@ -96,10 +96,7 @@ impl PostgresStore {
 
     /// One transaction per change: concurrent commits share WAL flushes in PostgreSQL itself.
     async fn commit_change(&self, change: crate::Change) -> Result<crate::Committed> {
-        let mut tx = self.write_tx().await?;
-        let committed = self.apply_change(&mut tx, &change).await?;
-        tx.commit().await?;
-        Ok(committed)
+        self.commit_alone(&change).await
     }
 
     /// Announces the new version to every instance; delivered when (and only if) the transaction commits.

@@ -429,6 +429,14 @@ macro_rules! sql_store {
         }
 
         impl $store {
+            /// Commits `change` in a transaction of its own.
+            async fn commit_alone(&self, change: &$crate::Change) -> $crate::Result<$crate::Committed> {
+                let mut tx = self.write_tx().await?;
+                let committed = self.apply_change(&mut tx, change).await?;
+                tx.commit().await?;
+                Ok(committed)
+            }
+
             /// Applies `change` on `conn`, inside the caller's transaction (or savepoint); the caller commits.
             async fn apply_change(
                 &self,

@@ -87,10 +87,7 @@ impl SqliteStore {
 
     async fn commit_change(&self, change: Change) -> Result<Committed> {
         let Some(queue) = &self.commits else {
-            let mut tx = self.write_tx().await?;
-            let committed = self.apply_change(&mut tx, &change).await?;
-            tx.commit().await?;
-            return Ok(committed);
+            return self.commit_alone(&change).await;
         };
         let (done, outcome) = oneshot::channel();
         queue

@@ -44,7 +44,7 @@ impl App {
         known: u64,
         wait: Duration,
         issued_at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<DesiredState>, ArmError> {
+    ) -> Result<Option<std::sync::Arc<DesiredState>>, ArmError> {
         // Listen first: a change between the read below and the wait still wakes us.
         let mut subscription = self.hub.subscribe(&cluster.key()).map_err(|crowded| {
             ArmError::new(
@@ -60,7 +60,7 @@ impl App {
         super::reports::refuse_revoked(record.as_ref(), issued_at)?;
         self.note_contact(cluster, record.as_ref()).await;
         if version_of(&record) != known {
-            return self.current_desired_state(cluster).await.map(Some);
+            return self.current_desired_state(cluster).await.map(|s| Some(s.into()));
         }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -81,7 +81,7 @@ impl App {
                     let record = self.cluster_record(cluster).await?;
                     super::reports::refuse_revoked(record.as_ref(), issued_at)?;
                     if version_of(&record) != known {
-                        return self.current_desired_state(cluster).await.map(Some);
+                        return self.current_desired_state(cluster).await.map(|s| Some(s.into()));
                     }
                 }
             }
@@ -108,7 +108,7 @@ impl App {
                         let state = self.build_desired_state(cluster, &partition, secrets)?;
                         return Ok(std::sync::Arc::new(SharedDesiredState {
                             record: partition.cluster,
-                            state,
+                            state: state.into(),
                         }));
                     }
                     tokio::time::sleep(STALE_READ_PAUSE).await;

@@ -16,7 +16,8 @@ use clusterconfig_store::ClusterRecord;
 pub struct SharedDesiredState {
     /// The cluster's record as that read saw it (each waiter checks its own token's revocation against it).
     pub record: Option<ClusterRecord>,
-    pub state: DesiredState,
+    /// Shared, not copied, by every waiter it answers.
+    pub state: Arc<DesiredState>,
 }
 
 type Build = OnceCell<Result<Arc<SharedDesiredState>, ArmError>>;
@@ -35,6 +36,8 @@ impl SharedReads {
         if let Some((built_for, weak)) = builds.get(cluster)
             && *built_for >= version
             && let Some(build) = weak.upgrade()
+            // A read that failed answers the waiters that shared it; a newcomer reads again.
+            && !matches!(build.get(), Some(Err(_)))
         {
             return build;
         }

@@ -21,7 +21,6 @@ use super::routes::{Api, api_routes};
 /// The answer of a write that started an operation.
 pub const ACCEPTED: &str =
     "Accepted: the operation runs; poll the Azure-AsyncOperation URL (or the Location URL).";
-pub const DELETE_ACCEPTED: &str = ACCEPTED;
 
 /// What each response header a handler names means.
 const HEADERS: &[(&str, &str)] = &[

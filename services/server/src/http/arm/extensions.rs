@@ -15,7 +15,7 @@ use super::resources::{self, Extensions};
 use crate::http::AppState;
 use crate::http::error::HttpResult;
 use crate::http::extract::{ArmQuery, Caller, ClusterPath, RawBody, ResourcePath};
-use crate::http::openapi::{ACCEPTED, DELETE_ACCEPTED};
+use crate::http::openapi::ACCEPTED;
 
 #[utoipa::path(
     get,
@@ -110,7 +110,7 @@ pub async fn update(
     summary = "Deletes an extension (long-running; forceDelete=true deletes at once).",
     responses(
         (status = 200, description = "Deleted at once (forceDelete=true)."),
-        (status = 202, description = DELETE_ACCEPTED,
+        (status = 202, description = ACCEPTED,
             headers(("Azure-AsyncOperation"), ("Location"), ("Retry-After" = u32), ("x-ms-async-operation-timeout"))),
         (status = 204, description = "There was nothing to delete."),
     ),

@@ -42,7 +42,7 @@ pub async fn get(
     };
     let wait = requested_wait(&headers).map(|w| w.min(state.http.max_wait_seconds));
     let Some(known) = known else {
-        return Ok(desired(state.app.desired_state(&cluster, issued_at).await?));
+        return Ok(desired(&state.app.desired_state(&cluster, issued_at).await?));
     };
     let wait = Duration::from_secs(wait.unwrap_or(0));
     match state
@@ -50,7 +50,7 @@ pub async fn get(
         .desired_state_after(&cluster, known, wait, issued_at)
         .await?
     {
-        Some(desired_state) => Ok(desired(desired_state)),
+        Some(desired_state) => Ok(desired(&desired_state)),
         None => {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
             response.headers_mut().insert(ETAG, etag(known));
@@ -65,7 +65,7 @@ pub async fn get(
     }
 }
 
-fn desired(state: DesiredState) -> Response {
+fn desired(state: &DesiredState) -> Response {
     let version = state.version;
     let mut body = serde_json::to_value(state).expect("documents serialize");
     clusterconfig_model::flux::spec::strip_nulls(&mut body);
