@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::records::{Etag, OperationRecord, ResourceKind, ResourceRecord, SecretRecord};
+use crate::records::{Etag, OperationRecord, PolicyStateRecord, ResourceKind, ResourceRecord, SecretRecord};
 
 /// What a write requires of the record it replaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,19 @@ pub enum Write {
     /// Revokes every agent token of the cluster issued before `before`.
     RevokeAgentTokens {
         before: DateTime<Utc>,
+    },
+    /// Records what the cluster inventory knows of the cluster (JSON; see `ClusterRecord::inventory`).
+    PutInventory {
+        inventory: String,
+    },
+    /// Records the cluster's compliance with one assignment.
+    PutPolicyState {
+        record: PolicyStateRecord,
+        expect: Expect,
+    },
+    /// Forgets the cluster's compliance with one assignment, if it was recorded.
+    DeletePolicyState {
+        assignment: String,
     },
 }
 
@@ -105,6 +118,7 @@ impl Change {
 pub struct Committed {
     /// The cluster's version after the change.
     pub version: u64,
-    /// The new etag of each write that put a resource or an operation, in the order of the writes.
+    /// The new etag of each write that put a resource, an operation or a policy state, in the order of the
+    /// writes.
     pub etags: Vec<Option<Etag>>,
 }

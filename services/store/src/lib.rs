@@ -13,6 +13,7 @@ pub mod error;
 pub mod postgres;
 pub mod records;
 mod sql;
+mod sql_policy;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -119,6 +120,37 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a data key (a secret period's, once destroyed); returns whether it was there.
     async fn delete_data_key(&self, id: u32) -> Result<bool>;
+
+    /// A policy definition, assignment or remediation by its lowercase id.
+    async fn policy_record(&self, kind: PolicyKind, id: &str) -> Result<Option<PolicyRecord>>;
+
+    /// Policy records of a kind whose scope starts with `scope_prefix` (lowercase), in id order, starting after
+    /// `after`.
+    async fn policy_records(
+        &self,
+        kind: PolicyKind,
+        scope_prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PolicyRecord>>;
+
+    /// Creates (`Expect::Absent`), replaces (`Expect::Etag`) or upserts (`Expect::Anything`) a policy record;
+    /// returns its new etag.
+    async fn put_policy_record(&self, record: PolicyRecord, expect: Expect) -> Result<Etag>;
+
+    /// Deletes a policy record; returns whether it was there.
+    async fn delete_policy_record(&self, kind: PolicyKind, id: &str) -> Result<bool>;
+
+    /// The clusters' states for one assignment, in cluster order, starting after the cluster `after`.
+    async fn policy_states(
+        &self,
+        assignment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PolicyStateRecord>>;
+
+    /// Forgets every cluster's state for one assignment (the assignment was deleted); returns how many.
+    async fn delete_policy_states(&self, assignment: &str) -> Result<u64>;
 
     /// Changes made through other instances, for stores several instances share; `None` for a single-process store.
     fn changes(&self) -> Option<ChangeFeed> {

@@ -60,6 +60,9 @@ pub struct ClusterRecord {
     pub created_at: DateTime<Utc>,
     /// Agent tokens of the cluster issued before this are revoked.
     pub agent_tokens_not_before: Option<DateTime<Utc>>,
+    /// JSON of what the cluster inventory knows of the cluster as an Azure resource (`location`, `tags`):
+    /// imported from Azure Resource Graph, visible to policy conditions.
+    pub inventory: Option<String>,
 }
 
 /// A resource of a cluster.
@@ -152,6 +155,8 @@ pub struct Partition {
     pub secrets: Vec<SecretRecord>,
     /// Running operations only.
     pub operations: Vec<OperationRecord>,
+    /// The cluster's compliance with each policy assignment that covers it.
+    pub policy_states: Vec<PolicyStateRecord>,
 }
 
 impl Partition {
@@ -161,6 +166,10 @@ impl Partition {
 
     pub fn resource(&self, kind: ResourceKind, name: &str) -> Option<&ResourceRecord> {
         self.resources.iter().find(|r| r.kind == kind && r.name == name)
+    }
+
+    pub fn policy_state(&self, assignment: &str) -> Option<&PolicyStateRecord> {
+        self.policy_states.iter().find(|s| s.assignment == assignment)
     }
 }
 
@@ -185,6 +194,71 @@ pub struct DataKeyRecord {
     pub created_at: DateTime<Utc>,
     /// For the key of a secret period: when it (and its key-encryption key) is destroyed. Never changes.
     pub destroy_at: Option<DateTime<Utc>>,
+    /// Set by the store; ignored when writing.
+    pub etag: Etag,
+}
+
+/// The kinds of Azure Policy object the service keeps (`Microsoft.Authorization` and `Microsoft.PolicyInsights`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PolicyKind {
+    Definition,
+    Assignment,
+    Remediation,
+}
+
+impl PolicyKind {
+    pub const ALL: [PolicyKind; 3] = [
+        PolicyKind::Definition,
+        PolicyKind::Assignment,
+        PolicyKind::Remediation,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyKind::Definition => "definition",
+            PolicyKind::Assignment => "assignment",
+            PolicyKind::Remediation => "remediation",
+        }
+    }
+
+    /// A kind as a backend stored it: anything else is a corrupt record.
+    pub fn from_stored(text: &str) -> Result<Self, crate::StoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| crate::StoreError::Corrupt(format!("unknown policy kind '{text}'")))
+    }
+}
+
+/// A policy definition, assignment or remediation. These live beside the clusters, not in them: one assignment
+/// covers many clusters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRecord {
+    pub kind: PolicyKind,
+    /// The lowercase ARM id.
+    pub id: String,
+    /// The lowercase scope it was made at (`/subscriptions/{s}` or `/subscriptions/{s}/resourcegroups/{rg}`).
+    pub scope: String,
+    /// JSON, as the application keeps it.
+    pub body: String,
+    pub updated_at: DateTime<Utc>,
+    /// Set by the store; ignored when writing.
+    pub etag: Etag,
+}
+
+/// A cluster's compliance with one policy assignment, kept in the cluster's partition so that an evaluation and
+/// the resources it looked at are read together, and a state written is conditional on the cluster not having
+/// changed since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyStateRecord {
+    pub cluster: String,
+    /// The assignment's lowercase id.
+    pub assignment: String,
+    /// `Compliant` or `NonCompliant`.
+    pub compliance: String,
+    pub evaluated_at: DateTime<Utc>,
+    /// JSON of the evaluation and of the last remediation deployment to the cluster, as the application keeps it.
+    pub body: String,
     /// Set by the store; ignored when writing.
     pub etag: Etag,
 }

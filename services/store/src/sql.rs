@@ -85,6 +85,7 @@ macro_rules! sql_rows {
                 agent_tokens_not_before: row
                     .try_get::<Option<i64>, _>("agent_tokens_not_before")?
                     .map($crate::from_millis),
+                inventory: row.try_get("inventory")?,
             })
         }
     };
@@ -137,8 +138,9 @@ macro_rules! sql_store {
                         .iter()
                         .map(operation_from)
                         .collect::<$crate::Result<Vec<_>>>()?;
+                let policy_states = read_policy_states(&mut *tx, cluster).await?;
                 tx.commit().await?;
-                Ok($crate::Partition { cluster: record, resources, secrets, operations })
+                Ok($crate::Partition { cluster: record, resources, secrets, operations, policy_states })
             }
 
             async fn cluster(&self, cluster: &str) -> $crate::Result<Option<$crate::ClusterRecord>> {
@@ -355,6 +357,7 @@ macro_rules! sql_store {
                 for statement in [
                     "DELETE FROM secrets WHERE cluster = $1",
                     "DELETE FROM operations WHERE cluster = $1",
+                    "DELETE FROM policy_states WHERE cluster = $1",
                     "DELETE FROM resources WHERE cluster = $1",
                     "DELETE FROM clusters WHERE cluster = $1",
                 ] {
@@ -423,10 +426,55 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn policy_record(
+                &self,
+                kind: $crate::PolicyKind,
+                id: &str,
+            ) -> $crate::Result<Option<$crate::PolicyRecord>> {
+                self.sql_policy_record(kind, id).await
+            }
+
+            async fn policy_records(
+                &self,
+                kind: $crate::PolicyKind,
+                scope_prefix: &str,
+                after: Option<&str>,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::PolicyRecord>> {
+                self.sql_policy_records(kind, scope_prefix, after, limit).await
+            }
+
+            async fn put_policy_record(
+                &self,
+                record: $crate::PolicyRecord,
+                expect: $crate::Expect,
+            ) -> $crate::Result<$crate::Etag> {
+                self.sql_put_policy_record(record, expect).await
+            }
+
+            async fn delete_policy_record(&self, kind: $crate::PolicyKind, id: &str) -> $crate::Result<bool> {
+                self.sql_delete_policy_record(kind, id).await
+            }
+
+            async fn policy_states(
+                &self,
+                assignment: &str,
+                after: Option<&str>,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::PolicyStateRecord>> {
+                self.sql_policy_states(assignment, after, limit).await
+            }
+
+            async fn delete_policy_states(&self, assignment: &str) -> $crate::Result<u64> {
+                self.sql_delete_policy_states(assignment).await
+            }
+
             fn changes(&self) -> Option<$crate::ChangeFeed> {
                 self.change_feed()
             }
         }
+
+        $crate::sql_policy::sql_policy!($store);
 
         impl $store {
             /// Commits `change` in a transaction of its own.
@@ -668,6 +716,9 @@ macro_rules! sql_store {
                         .execute(&mut *conn)
                         .await?;
                     Ok(None)
+                }
+                Write::PutInventory { .. } | Write::PutPolicyState { .. } | Write::DeletePolicyState { .. } => {
+                    apply_policy_write(conn, cluster, write).await
                 }
             }
         }

@@ -333,6 +333,35 @@ impl Store for Instrumented {
     async fn delete_data_key(&self, id: u32) -> Result<bool> {
         self.inner.delete_data_key(id).await
     }
+    async fn policy_record(&self, kind: PolicyKind, id: &str) -> Result<Option<PolicyRecord>> {
+        self.inner.policy_record(kind, id).await
+    }
+    async fn policy_records(
+        &self,
+        kind: PolicyKind,
+        scope_prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PolicyRecord>> {
+        self.inner.policy_records(kind, scope_prefix, after, limit).await
+    }
+    async fn put_policy_record(&self, record: PolicyRecord, expect: Expect) -> Result<Etag> {
+        self.inner.put_policy_record(record, expect).await
+    }
+    async fn delete_policy_record(&self, kind: PolicyKind, id: &str) -> Result<bool> {
+        self.inner.delete_policy_record(kind, id).await
+    }
+    async fn policy_states(
+        &self,
+        assignment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PolicyStateRecord>> {
+        self.inner.policy_states(assignment, after, limit).await
+    }
+    async fn delete_policy_states(&self, assignment: &str) -> Result<u64> {
+        self.inner.delete_policy_states(assignment).await
+    }
     fn changes(&self) -> Option<ChangeFeed> {
         self.inner.changes()
     }

@@ -7,8 +7,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
 mod concurrency;
+mod policy;
 
 pub use concurrency::*;
+pub use policy::*;
 
 use crate::{
     Change, DataKeyRecord, Expect, FeedEvent, OperationRecord, ResourceKind, ResourceRecord, SecretKey,
@@ -26,7 +28,7 @@ macro_rules! conformance_tests {
             secrets_expire, operations_run_and_expire, concurrent_changes_lose_nothing,
             one_of_concurrent_conditional_writes_wins, subscriptions_and_purge, agent_facts, data_keys,
             version_bumps_are_signalled, writes_to_one_record_apply_in_order,
-            expected_versions_guard_decisions);
+            expected_versions_guard_decisions, policy_records_round_trip, policy_states_and_inventory);
     };
     (@cases $open:path, $($case:ident),+) => {
         $(

@@ -2,8 +2,8 @@
 //!
 //! Every item carries `pk` (the container's partition key path is `/pk`) and `doc`, its kind. A cluster's items
 //! share `pk` = the cluster's lowercase resource id: its `cluster` item (version counter, agent facts, and the
-//! anchor every change replaces under If-Match), `resource|…`, `secret|…` and `operation|…` items. Subscriptions,
-//! data keys and change-feed checkpoints have partitions of their own. Times are milliseconds since the epoch, as
+//! anchor every change replaces under If-Match), `resource|…`, `secret|…`, `operation|…` and `policy_state|…`
+//! items. Subscriptions, data keys, change-feed checkpoints and policy records have partitions of their own. Times are milliseconds since the epoch, as
 //! in the SQL backends; bodies (sealed by the application) are base64.
 
 use base64::Engine as _;
@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ClusterRecord, DataKeyRecord, Etag, OperationRecord, ResourceKind, ResourceRecord, SecretKey,
-    SecretRecord, StoreError, SubscriptionRecord, from_millis, to_millis,
+    ClusterRecord, DataKeyRecord, Etag, OperationRecord, PolicyKind, PolicyRecord, PolicyStateRecord,
+    ResourceKind, ResourceRecord, SecretKey, SecretRecord, StoreError, SubscriptionRecord, from_millis,
+    to_millis,
 };
 
 /// The id of a cluster's own item in its partition.
@@ -22,6 +23,8 @@ pub(super) const CLUSTER_ID: &str = "cluster";
 pub(super) const DATA_KEYS_PK: &str = "data-keys";
 /// The partition of the instances' change-feed checkpoints.
 pub(super) const CHECKPOINTS_PK: &str = "feed-checkpoints";
+/// The partition of policy definitions, assignments and remediations (a few hundred items at most).
+pub(super) const POLICY_PK: &str = "policy";
 
 /// One item of the container, tagged by `doc`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +37,8 @@ pub(super) enum Doc {
     Subscription(SubscriptionDoc),
     DataKey(DataKeyDoc),
     Checkpoint(CheckpointDoc),
+    Policy(PolicyDoc),
+    PolicyState(PolicyStateDoc),
 }
 
 impl Doc {
@@ -48,6 +53,8 @@ impl Doc {
             Doc::Subscription(d) => d.cosmos_etag.as_deref(),
             Doc::DataKey(d) => d.cosmos_etag.as_deref(),
             Doc::Checkpoint(d) => d.cosmos_etag.as_deref(),
+            Doc::Policy(d) => d.cosmos_etag.as_deref(),
+            Doc::PolicyState(d) => d.cosmos_etag.as_deref(),
         }
     }
 
@@ -60,6 +67,8 @@ impl Doc {
             Doc::Subscription(d) => &d.pk,
             Doc::DataKey(d) => &d.pk,
             Doc::Checkpoint(d) => &d.pk,
+            Doc::Policy(d) => &d.pk,
+            Doc::PolicyState(d) => &d.pk,
         }
     }
 
@@ -72,6 +81,8 @@ impl Doc {
             Doc::Subscription(d) => &d.id,
             Doc::DataKey(d) => &d.id,
             Doc::Checkpoint(d) => &d.id,
+            Doc::Policy(d) => &d.id,
+            Doc::PolicyState(d) => &d.id,
         }
     }
 }
@@ -88,6 +99,8 @@ pub(super) struct ClusterDoc {
     pub created_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_tokens_not_before: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<String>,
     #[serde(rename = "_etag", default, skip_serializing)]
     pub cosmos_etag: Option<String>,
 }
@@ -192,6 +205,36 @@ pub(super) struct CheckpointDoc {
     pub cosmos_etag: Option<String>,
 }
 
+/// A policy definition, assignment or remediation, in the policy partition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct PolicyDoc {
+    pub id: String,
+    pub pk: String,
+    pub kind: String,
+    pub policy_id: String,
+    pub scope: String,
+    pub body: String,
+    pub updated_at: i64,
+    pub etag: String,
+    #[serde(rename = "_etag", default, skip_serializing)]
+    pub cosmos_etag: Option<String>,
+}
+
+/// A cluster's compliance with one assignment, in the cluster's partition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct PolicyStateDoc {
+    pub id: String,
+    pub pk: String,
+    pub cluster: String,
+    pub assignment: String,
+    pub compliance: String,
+    pub evaluated_at: i64,
+    pub body: String,
+    pub etag: String,
+    #[serde(rename = "_etag", default, skip_serializing)]
+    pub cosmos_etag: Option<String>,
+}
+
 /// Cosmos DB item ids may not contain `/`, `\`, `?` or `#`; `|` separates the parts of ours. Names are
 /// validated long before they reach the store, but the store does not rely on it.
 pub(super) fn id_part(text: &str) -> String {
@@ -215,6 +258,14 @@ pub(super) fn secret_id(kind: ResourceKind, name: &str, group: &str) -> String {
 
 pub(super) fn operation_id(id: uuid::Uuid) -> String {
     format!("operation|{id}")
+}
+
+pub(super) fn policy_doc_id(kind: PolicyKind, id: &str) -> String {
+    format!("{}|{}", kind.as_str(), id_part(id))
+}
+
+pub(super) fn policy_state_id(assignment: &str) -> String {
+    format!("policy_state|{}", id_part(assignment))
 }
 
 pub(super) fn subscription_pk(subscription: &str) -> String {
@@ -248,6 +299,7 @@ impl ClusterDoc {
             last_contact: None,
             created_at: to_millis(at),
             agent_tokens_not_before: None,
+            inventory: None,
             cosmos_etag: None,
         }
     }
@@ -261,6 +313,7 @@ impl ClusterDoc {
             last_contact: self.last_contact.map(from_millis),
             created_at: from_millis(self.created_at),
             agent_tokens_not_before: self.agent_tokens_not_before.map(from_millis),
+            inventory: self.inventory.clone(),
         }
     }
 }
@@ -437,6 +490,60 @@ impl DataKeyDoc {
             destroy_at: self.destroy_at.map(from_millis),
             etag: Etag(self.etag.clone()),
         })
+    }
+}
+
+impl PolicyDoc {
+    pub(super) fn new(record: &PolicyRecord, etag: &Etag) -> Self {
+        Self {
+            id: policy_doc_id(record.kind, &record.id),
+            pk: POLICY_PK.into(),
+            kind: record.kind.as_str().into(),
+            policy_id: record.id.clone(),
+            scope: record.scope.clone(),
+            body: record.body.clone(),
+            updated_at: to_millis(record.updated_at),
+            etag: etag.0.clone(),
+            cosmos_etag: None,
+        }
+    }
+
+    pub(super) fn record(&self) -> Result<PolicyRecord, StoreError> {
+        Ok(PolicyRecord {
+            kind: PolicyKind::from_stored(&self.kind)?,
+            id: self.policy_id.clone(),
+            scope: self.scope.clone(),
+            body: self.body.clone(),
+            updated_at: from_millis(self.updated_at),
+            etag: Etag(self.etag.clone()),
+        })
+    }
+}
+
+impl PolicyStateDoc {
+    pub(super) fn new(cluster: &str, record: &PolicyStateRecord, etag: &Etag) -> Self {
+        Self {
+            id: policy_state_id(&record.assignment),
+            pk: cluster.into(),
+            cluster: cluster.into(),
+            assignment: record.assignment.clone(),
+            compliance: record.compliance.clone(),
+            evaluated_at: to_millis(record.evaluated_at),
+            body: record.body.clone(),
+            etag: etag.0.clone(),
+            cosmos_etag: None,
+        }
+    }
+
+    pub(super) fn record(&self) -> PolicyStateRecord {
+        PolicyStateRecord {
+            cluster: self.cluster.clone(),
+            assignment: self.assignment.clone(),
+            compliance: self.compliance.clone(),
+            evaluated_at: from_millis(self.evaluated_at),
+            body: self.body.clone(),
+            etag: Etag(self.etag.clone()),
+        }
     }
 }
 

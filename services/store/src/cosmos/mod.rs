@@ -15,6 +15,7 @@
 mod documents;
 mod feed;
 mod plan;
+mod policy;
 #[cfg(test)]
 mod tests;
 
@@ -41,7 +42,8 @@ use uuid::Uuid;
 
 use crate::{
     Change, ChangeFeed, ClusterRecord, Committed, DataKeyRecord, Etag, Expect, OperationRecord, Partition,
-    ResourceKind, ResourceRecord, Result, SecretKey, Store, StoreError, SubscriptionRecord, to_millis,
+    PolicyKind, PolicyRecord, PolicyStateRecord, ResourceKind, ResourceRecord, Result, SecretKey, Store,
+    StoreError, SubscriptionRecord, to_millis,
 };
 use documents::*;
 use plan::Planner;
@@ -466,6 +468,7 @@ impl Store for CosmosStore {
                     Doc::Resource(d) => partition.resources.push(d.record()?),
                     Doc::Secret(d) => partition.secrets.push(d.record()?),
                     Doc::Operation(d) => partition.operations.push(d.record()?),
+                    Doc::PolicyState(d) => partition.policy_states.push(d.record()),
                     _ => {}
                 }
             }
@@ -482,6 +485,9 @@ impl Store for CosmosStore {
                     (a.kind.as_str(), &a.name, &a.group).cmp(&(b.kind.as_str(), &b.name, &b.group))
                 });
                 partition.operations.sort_by_key(|o| o.id);
+                partition
+                    .policy_states
+                    .sort_by(|a, b| a.assignment.cmp(&b.assignment));
                 return Ok(partition);
             }
         }
@@ -818,6 +824,42 @@ impl Store for CosmosStore {
     async fn delete_data_key(&self, id: u32) -> Result<bool> {
         self.delete_if_unchanged(DATA_KEYS_PK, &id.to_string(), None)
             .await
+    }
+
+    async fn policy_record(&self, kind: PolicyKind, id: &str) -> Result<Option<PolicyRecord>> {
+        self.read_policy_record(kind, id).await
+    }
+
+    async fn policy_records(
+        &self,
+        kind: PolicyKind,
+        scope_prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PolicyRecord>> {
+        self.query_policy_records(kind, scope_prefix, after, limit).await
+    }
+
+    async fn put_policy_record(&self, record: PolicyRecord, expect: Expect) -> Result<Etag> {
+        self.write_policy_record(record, expect).await
+    }
+
+    async fn delete_policy_record(&self, kind: PolicyKind, id: &str) -> Result<bool> {
+        self.delete_if_unchanged(POLICY_PK, &policy_doc_id(kind, id), None)
+            .await
+    }
+
+    async fn policy_states(
+        &self,
+        assignment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PolicyStateRecord>> {
+        self.query_policy_states(assignment, after, limit).await
+    }
+
+    async fn delete_policy_states(&self, assignment: &str) -> Result<u64> {
+        self.delete_all_policy_states(assignment).await
     }
 
     fn changes(&self) -> Option<ChangeFeed> {

@@ -28,7 +28,11 @@ pub(super) fn read_before(write: &Write) -> Option<String> {
         Write::PutOperation { record, expect } if *expect != Expect::Anything => {
             Some(operation_id(record.id))
         }
+        Write::PutPolicyState { record, expect } if *expect != Expect::Anything => {
+            Some(policy_state_id(&record.assignment))
+        }
         Write::DeleteResource { kind, name, .. } => Some(resource_id(*kind, name)),
+        Write::DeletePolicyState { assignment } => Some(policy_state_id(assignment)),
         Write::DeleteSecret { kind, name, group } => Some(secret_id(*kind, name, group)),
         _ => None,
     }
@@ -40,6 +44,7 @@ pub(super) fn own_etag(doc: &Doc) -> Option<&str> {
         Doc::Resource(d) => Some(&d.etag),
         Doc::Operation(d) => Some(&d.etag),
         Doc::DataKey(d) => Some(&d.etag),
+        Doc::PolicyState(d) => Some(&d.etag),
         _ => None,
     }
 }
@@ -112,6 +117,7 @@ impl<'a> Planner<'a> {
                 Write::RevokeAgentTokens { before } => {
                     cluster.agent_tokens_not_before = Some(to_millis(*before))
                 }
+                Write::PutInventory { inventory } => cluster.inventory = Some(inventory.clone()),
                 _ => {}
             }
         }
@@ -192,8 +198,25 @@ impl<'a> Planner<'a> {
                 self.delete(&secret_id(*kind, name, group));
                 Ok(None)
             }
+            Write::PutPolicyState { record, expect } => {
+                let etag = Etag::new_random();
+                let what = format!("policy state '{}'", record.assignment);
+                self.put(
+                    Doc::PolicyState(PolicyStateDoc::new(pk, record, &etag)),
+                    expect,
+                    &what,
+                )?;
+                Ok(Some(etag))
+            }
+            Write::DeletePolicyState { assignment } => {
+                self.delete(&policy_state_id(assignment));
+                Ok(None)
+            }
             // Applied to the anchor.
-            Write::PutAgent { .. } | Write::Contact { .. } | Write::RevokeAgentTokens { .. } => Ok(None),
+            Write::PutAgent { .. }
+            | Write::Contact { .. }
+            | Write::RevokeAgentTokens { .. }
+            | Write::PutInventory { .. } => Ok(None),
         }
     }
 
