@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod keyvault;
 pub mod local;
 pub mod provider;
+pub mod vault_secrets;
 
 pub use envelope::{DataKey, DataKeyId, OpenError, open, seal, sealed_key_id};
 pub use provider::{KeyProvider, ProviderError, WrappedKey};

@@ -92,6 +92,35 @@ impl ApiSurface {
     }
 }
 
+/// The `api-version` of a request to a surface whose versions are listed as text (Azure Policy's, which are
+/// not this provider's), with the same errors as `ApiSurface::parse`.
+pub fn check_listed(raw: Option<&str>, supported: &[&'static str]) -> Result<&'static str, ArmError> {
+    let listed = supported.join(",");
+    let Some(raw) = raw.filter(|v| !v.is_empty()) else {
+        return Err(ArmError::new(
+            400,
+            codes::MISSING_API_VERSION,
+            format!(
+                "The api-version query parameter (?api-version=) is required for all requests. The supported versions are '{listed}'."
+            ),
+        ));
+    };
+    supported
+        .iter()
+        .copied()
+        .find(|v| v.eq_ignore_ascii_case(raw))
+        .ok_or_else(|| {
+            ArmError::new(
+                400,
+                codes::INVALID_API_VERSION,
+                format!(
+                    "The api-version '{}' is invalid. The supported versions are '{listed}'.",
+                    crate::ids::printable(raw)
+                ),
+            )
+        })
+}
+
 fn list(versions: &[ApiVersion]) -> String {
     versions.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(",")
 }

@@ -189,7 +189,7 @@ impl SubscriptionId {
     }
 }
 
-fn check_resource_group(name: &str) -> Result<(), ArmError> {
+pub fn check_resource_group(name: &str) -> Result<(), ArmError> {
     let chars_ok = name
         .chars()
         .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'));
@@ -209,7 +209,7 @@ fn check_resource_group(name: &str) -> Result<(), ArmError> {
 }
 
 /// ARM's rule for any resource name segment: at most 260 characters, none of `<>%&:\?/` or control characters.
-fn check_arm_name(name: &str, target: &str) -> Result<(), ArmError> {
+pub fn check_arm_name(name: &str, target: &str) -> Result<(), ArmError> {
     let bad = name.chars().find(|c| c.is_control() || "<>%&:\\?/".contains(*c));
     if name.is_empty() || name.chars().count() > 260 || bad.is_some() {
         return Err(ArmError::invalid_name(

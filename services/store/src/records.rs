@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// An opaque version of a record, new on every write; used for optimistic concurrency.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// An opaque version of a record, new on every write; used for optimistic concurrency. The default (empty) is what a
+/// record carries before it is written: the store assigns the real one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Etag(pub String);
 
 impl Etag {

@@ -1,7 +1,7 @@
 //! A Key Vault simulator for tests: an `HttpClient` that answers the real `KeyClient` (its 401 challenge, then
 //! `GET /keys/{name}/`, `POST /keys/{name}/{version}/wrapkey` and `/unwrapkey`, `POST /keys/{name}/create`,
-//! `DELETE /keys/{name}` and `DELETE /deletedkeys/{name}`) with real RSA-OAEP-256 keys
-//! (aws-lc-rs), so the provider is tested against the SDK's own requests and responses. No emulator of Key Vault
+//! `DELETE /keys/{name}` and `DELETE /deletedkeys/{name}`) with real RSA-OAEP-256 keys (aws-lc-rs), and the real
+//! `SecretClient` (`GET /secrets/{name}/{version}`, by vault host), so the provider is tested against the SDK's own requests and responses. No emulator of Key Vault
 //! exists; this is never a provider the service can be configured with.
 
 use std::sync::{Arc, Mutex};
@@ -36,6 +36,8 @@ struct State {
     deleted: Vec<(String, Vec<Version>)>,
     requests: Vec<String>,
     unavailable: bool,
+    /// Secrets by (vault name, secret name): what `SecretClient::get_secret` reads.
+    secrets: Vec<((String, String), String)>,
 }
 
 /// The simulated vault. Clone it to keep a handle after handing it to a client.
@@ -94,6 +96,26 @@ impl KeyVaultSimulator {
             && let Some(v) = versions.iter_mut().find(|v| v.version == version)
         {
             v.enabled = false;
+        }
+    }
+
+    /// Sets the value of a secret in the vault named `vault` (the first label of its host).
+    pub fn set_secret(&self, vault: &str, name: &str, value: &str) {
+        let mut state = self.state.lock().expect("simulator lock");
+        let key = (vault.to_ascii_lowercase(), name.to_owned());
+        state.secrets.retain(|(k, _)| *k != key);
+        state.secrets.push((key, value.to_owned()));
+    }
+
+    /// Client options for the real `SecretClient` whose transport is this simulator.
+    pub fn secret_client_options(&self) -> azure_security_keyvault_secrets::SecretClientOptions {
+        azure_security_keyvault_secrets::SecretClientOptions {
+            client_options: ClientOptions {
+                transport: Some(Transport::new(Arc::new(self.clone()))),
+                retry: RetryOptions::none(),
+                ..Default::default()
+            },
+            ..Default::default()
         }
     }
 
@@ -166,6 +188,27 @@ impl KeyVaultSimulator {
             .unwrap_or_default();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         match (request.method(), segments.as_slice()) {
+            (Method::Get, ["secrets", name] | ["secrets", name, _]) => {
+                let vault = request
+                    .url()
+                    .host_str()
+                    .and_then(|h| h.split('.').next())
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let key = (vault, (*name).to_owned());
+                match state.secrets.iter().find(|(k, _)| *k == key) {
+                    Some((_, value)) => json_response(json!({
+                        "value": value,
+                        "id": format!("https://{}.vault.azure.net/secrets/{name}/{:032x}", key.0, 1),
+                        "attributes": {"enabled": true, "recoveryLevel": "Recoverable+Purgeable"},
+                    })),
+                    None => error(
+                        StatusCode::NotFound,
+                        "SecretNotFound",
+                        &format!("A secret with (name/id) {name} was not found in this key vault."),
+                    ),
+                }
+            }
             (Method::Get, ["keys", name] | ["keys", name, ""]) => self.get(state, name, None),
             (Method::Post, ["keys", name, "create"]) => {
                 if state.deleted.iter().any(|(n, _)| n == name) {

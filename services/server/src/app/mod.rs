@@ -7,6 +7,7 @@ mod extensions;
 mod flux;
 mod lifetimes;
 mod operations;
+pub mod policy;
 mod reports;
 mod reseal;
 mod resources;
@@ -156,6 +157,8 @@ pub struct App {
     settings: Settings,
     /// Long-polls of one cluster woken by one change share one read of its desired state.
     shared_reads: shared_reads::SharedReads,
+    /// Azure Policy: assignments in force and the clusters waiting for evaluation.
+    policy: policy::PolicyRuntime,
 }
 
 impl App {
@@ -176,7 +179,23 @@ impl App {
             codec,
             settings,
             shared_reads: shared_reads::SharedReads::default(),
+            policy: policy::PolicyRuntime::default(),
         }
+    }
+
+    /// Where deployments resolve Key Vault references, and the policy knobs.
+    pub fn with_policy(
+        mut self,
+        secrets: Arc<dyn policy::DeploymentSecrets>,
+        settings: policy::PolicySettings,
+    ) -> Self {
+        self.policy.secrets = secrets;
+        self.policy.settings = settings;
+        self
+    }
+
+    pub fn policy(&self) -> &policy::PolicyRuntime {
+        &self.policy
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -210,11 +229,22 @@ impl App {
     /// Commits a change; one that deletes secret values makes a compaction of the store due, so that the
     /// deleted values leave its files too (`compact_deleted_secrets`).
     async fn commit(&self, change: Change) -> Result<clusterconfig_store::Committed, StoreError> {
+        use clusterconfig_store::Write;
         let deletes_secrets = change
             .writes
             .iter()
-            .any(|w| matches!(w, clusterconfig_store::Write::DeleteSecret { .. }));
+            .any(|w| matches!(w, Write::DeleteSecret { .. }));
+        // A change of a cluster's resources is an event for the policy assignments covering the cluster.
+        let resources_changed = change
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::PutResource { .. } | Write::DeleteResource { .. }));
+        let cluster = resources_changed.then(|| change.cluster.clone());
         let committed = self.store.commit(change).await?;
+        if let Some(cluster) = cluster {
+            self.policy
+                .cluster_changed(&cluster, policy::Trigger::ResourcesChanged);
+        }
         if deletes_secrets {
             self.compaction_due
                 .store(true, std::sync::atomic::Ordering::SeqCst);

@@ -195,6 +195,11 @@ impl App {
                 last_contact: self.now(),
             });
         self.commit(change).await.map_err(store_error)?;
+        if record.is_none() {
+            // An agent's first contact makes the cluster known: as a created resource, to Azure Policy.
+            self.policy
+                .cluster_changed(&cluster.key(), super::policy::Trigger::ClusterChanged);
+        }
         tracing::info!(%cluster, kubernetes = facts.kubernetes_version.as_deref().unwrap_or("?"),
             architecture = facts.cpu_architecture.as_deref().unwrap_or("?"), "agent facts");
         Ok(())

@@ -33,7 +33,11 @@ impl App {
         self.render(&target.cluster, &record)
     }
 
-    fn render(&self, cluster: &ClusterId, record: &ResourceRecord) -> Result<ResourceView, ArmError> {
+    pub(super) fn render(
+        &self,
+        cluster: &ClusterId,
+        record: &ResourceRecord,
+    ) -> Result<ResourceView, ArmError> {
         Ok(match record.kind {
             ResourceKind::FluxConfiguration => {
                 views::flux(cluster, record, &self.codec.decode::<FluxDocument>(record)?)

@@ -263,6 +263,15 @@ impl FromRequest<Arc<AppState>> for RawBody {
 impl RawBody {
     /// The body as a JSON object.
     pub fn json_object(&self) -> Result<Value, HttpError> {
+        let value = self.json()?;
+        if !value.is_object() {
+            return Err(ArmError::invalid_content("The request body must be a JSON object.").into());
+        }
+        Ok(value)
+    }
+
+    /// The body as any JSON value (an import takes an array).
+    pub fn json(&self) -> Result<Value, HttpError> {
         if self.0.iter().all(u8::is_ascii_whitespace) {
             return Err(
                 ArmError::invalid_content("The request body is empty; a JSON object is required.").into(),
@@ -276,9 +285,6 @@ impl RawBody {
                 err.column()
             ))
         })?;
-        if !value.is_object() {
-            return Err(ArmError::invalid_content("The request body must be a JSON object.").into());
-        }
         Ok(value)
     }
 

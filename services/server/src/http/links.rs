@@ -7,7 +7,6 @@ use axum::http::HeaderMap;
 use axum::http::header::{HOST, REFERER};
 use base64::Engine;
 
-use clusterconfig_model::api_version::ApiVersion;
 use clusterconfig_model::error::{ArmError, codes};
 
 /// Where links may point.
@@ -80,7 +79,7 @@ impl Links {
     }
 
     /// `{base}{path}?api-version={version}`
-    pub fn absolute(&self, path: &str, api_version: ApiVersion) -> String {
+    pub fn absolute(&self, path: &str, api_version: impl std::fmt::Display) -> String {
         format!("{}{path}?api-version={api_version}", self.base)
     }
 
@@ -116,6 +115,7 @@ pub fn decode_skip_token(token: &str) -> Result<String, ArmError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clusterconfig_model::api_version::ApiVersion;
 
     fn hosts() -> LinkHosts {
         LinkHosts {

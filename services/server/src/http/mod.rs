@@ -30,6 +30,7 @@ pub mod health;
 pub mod links;
 pub mod listener;
 pub mod openapi;
+pub mod policy;
 pub mod respond;
 pub mod routes;
 

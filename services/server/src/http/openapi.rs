@@ -252,6 +252,66 @@ fn shared_parameters(
                 "wait=<seconds> (at most 300): with If-None-Match, wait that long for a newer version.",
             ));
         }
+        Api::Policy => {
+            let versions = if path.contains("/remediations") {
+                super::policy::REMEDIATION_VERSIONS.to_vec()
+            } else if path.contains("/Microsoft.PolicyInsights/") {
+                super::policy::POLICY_STATES_VERSIONS.to_vec()
+            } else if path.starts_with("/operator/") {
+                Vec::new()
+            } else {
+                super::policy::AUTHORIZATION_VERSIONS.to_vec()
+            };
+            if !versions.is_empty() {
+                parameters.push(parameter_with(
+                    "api-version",
+                    ParameterIn::Query,
+                    true,
+                    "An api-version this surface serves (400 MissingApiVersionParameter / InvalidApiVersionParameter list them).",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(versions)),
+                ));
+            }
+            if method == "GET" && operation_id.contains("_List") || operation_id.contains("ListDeployments") {
+                parameters.push(parameter(
+                    "$skipToken",
+                    ParameterIn::Query,
+                    false,
+                    "Where the previous page ended (from nextLink).",
+                ));
+                parameters.push(parameter(
+                    "$top",
+                    ParameterIn::Query,
+                    false,
+                    "Items per page, 1-1000.",
+                ));
+            }
+            if operation_id.starts_with("PolicyStates_ListQueryResults")
+                || operation_id.starts_with("PolicyStates_Summarize")
+            {
+                parameters.push(parameter(
+                    "$filter",
+                    ParameterIn::Query,
+                    false,
+                    "OData: field eq 'value' (or ne), joined with and.",
+                ));
+                parameters.push(parameter(
+                    "$top",
+                    ParameterIn::Query,
+                    false,
+                    "At most this many results, 1-1000.",
+                ));
+                if operation_id.starts_with("PolicyStates_ListQueryResults") {
+                    parameters.push(parameter(
+                        "$skipToken",
+                        ParameterIn::Query,
+                        false,
+                        "Where the previous page ended (from @odata.nextLink).",
+                    ));
+                }
+            }
+        }
         Api::DataPlane | Api::Health => {}
     }
     parameters
@@ -266,7 +326,7 @@ fn apply_shared_rules(api: Api, document: &mut OpenApi) {
             all.extend(operation.parameters.take().unwrap_or_default());
             operation.parameters = Some(all);
             let scheme = match api {
-                Api::Arm => Some("armToken"),
+                Api::Arm | Api::Policy => Some("armToken"),
                 Api::DataPlane => Some("agentToken"),
                 Api::Health => None,
             };
@@ -354,6 +414,15 @@ pub fn arm() -> OpenApi {
     )
 }
 
+/// Azure Policy's surface as the service serves it, and the operator's cluster inventory.
+pub fn policy() -> OpenApi {
+    document(
+        "Azure Policy at scale (clusterconfig)",
+        "Microsoft.Authorization policy definitions and assignments, Microsoft.PolicyInsights remediations and policy states, evaluated and remediated by the service itself; and the cluster inventory (/operator/v1).",
+        Api::Policy,
+    )
+}
+
 /// The data plane agents use (pull only): desired state and reports.
 pub fn dataplane() -> OpenApi {
     document(
@@ -379,7 +448,11 @@ mod tests {
     /// `UPDATE_API_SPECS=1 cargo test -p clusterconfig-server openapi` and review the diff.
     #[test]
     fn api_specs_match_the_code() {
-        for (file, document) in [("arm.yaml", arm()), ("dataplane.yaml", dataplane())] {
+        for (file, document) in [
+            ("arm.yaml", arm()),
+            ("policy.yaml", policy()),
+            ("dataplane.yaml", dataplane()),
+        ] {
             let generated = document.to_yaml().expect("serializes");
             let path = spec_path(file);
             if std::env::var_os("UPDATE_API_SPECS").is_some() {

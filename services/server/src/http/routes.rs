@@ -11,12 +11,15 @@ use utoipa_axum::routes;
 
 use super::arm::{extensions, flux_configurations, operations, source_control_configurations, subscriptions};
 use super::dataplane::{desired_state, status};
+use super::policy::{assignments, definitions, inventory, remediations, states};
 use super::{AppState, health};
 
 /// Which API a route belongs to (each can listen on its own address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
     Arm,
+    /// Azure Policy's surface and the cluster inventory, served beside the ARM API (on its listener).
+    Policy,
     DataPlane,
     Health,
 }
@@ -52,6 +55,55 @@ pub fn api_routes(api: Api) -> OpenApiRouter<Arc<AppState>> {
                 source_control_configurations::create_or_update,
                 source_control_configurations::delete
             )),
+        Api::Policy => OpenApiRouter::new()
+            .routes(routes!(definitions::list_at_subscription))
+            .routes(routes!(
+                definitions::get,
+                definitions::create_or_update,
+                definitions::delete
+            ))
+            .routes(routes!(assignments::list_at_subscription))
+            .routes(routes!(assignments::list_at_resource_group))
+            .routes(routes!(
+                assignments::get_at_subscription,
+                assignments::create_at_subscription,
+                assignments::delete_at_subscription
+            ))
+            .routes(routes!(
+                assignments::get_at_resource_group,
+                assignments::create_at_resource_group,
+                assignments::delete_at_resource_group
+            ))
+            .routes(routes!(remediations::list_at_subscription))
+            .routes(routes!(remediations::list_at_resource_group))
+            .routes(routes!(
+                remediations::get_at_subscription,
+                remediations::create_at_subscription,
+                remediations::delete_at_subscription
+            ))
+            .routes(routes!(
+                remediations::get_at_resource_group,
+                remediations::create_at_resource_group,
+                remediations::delete_at_resource_group
+            ))
+            .routes(routes!(remediations::cancel_at_subscription))
+            .routes(routes!(remediations::cancel_at_resource_group))
+            .routes(routes!(remediations::deployments_at_subscription))
+            .routes(routes!(remediations::deployments_at_resource_group))
+            .routes(routes!(states::query_at_subscription))
+            .routes(routes!(states::query_at_resource_group))
+            .routes(routes!(states::summarize_at_subscription))
+            .routes(routes!(states::summarize_at_resource_group))
+            .routes(routes!(states::query_for_assignment_at_subscription))
+            .routes(routes!(states::query_for_assignment_at_resource_group))
+            .routes(routes!(states::summarize_for_assignment_at_subscription))
+            .routes(routes!(states::summarize_for_assignment_at_resource_group))
+            .routes(routes!(states::trigger_at_subscription))
+            .routes(routes!(states::trigger_at_resource_group))
+            .routes(routes!(states::evaluation_result))
+            .routes(routes!(inventory::import))
+            .routes(routes!(inventory::list))
+            .routes(routes!(inventory::forget)),
         Api::DataPlane => OpenApiRouter::new()
             .routes(routes!(desired_state::get))
             .routes(routes!(status::flux))
@@ -67,9 +119,17 @@ pub fn api_routes(api: Api) -> OpenApiRouter<Arc<AppState>> {
 /// The routes of the given APIs. ARM routes answer within `arm_deadline` (ARM waits 60 s for a resource
 /// provider, then fails the request itself); the data plane's long-polls wait longer by design.
 pub fn router(apis: &[Api], arm_deadline: Duration) -> Router<Arc<AppState>> {
+    // The policy surface goes wherever the ARM API does.
+    let apis = apis
+        .iter()
+        .flat_map(|&api| match api {
+            Api::Arm => vec![Api::Arm, Api::Policy],
+            other => vec![other],
+        })
+        .collect::<Vec<_>>();
     apis.iter().fold(Router::new(), |router, &api| {
         let mut routes = api_routes(api);
-        if api == Api::Arm {
+        if matches!(api, Api::Arm | Api::Policy) {
             routes = routes.route_layer(axum::middleware::from_fn(move |request, next| {
                 super::deadline(arm_deadline, request, next)
             }));
@@ -78,9 +138,71 @@ pub fn router(apis: &[Api], arm_deadline: Duration) -> Router<Arc<AppState>> {
     })
 }
 
+/// The templates of the policy routes, for `canonical_path`.
+fn policy_templates() -> &'static [Vec<String>] {
+    static TEMPLATES: std::sync::OnceLock<Vec<Vec<String>>> = std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        api_routes(Api::Policy)
+            .into_openapi()
+            .paths
+            .paths
+            .keys()
+            .map(|path| path.split('/').map(str::to_owned).collect())
+            .collect()
+    })
+}
+
+/// A path rewritten to the policy route it matches with literals compared case-insensitively (the one with
+/// the most literals, so `.../policyStates/latest/triggerEvaluation` wins over `{policyStatesResource}`).
+fn canonical_policy_path(path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut best: Option<(usize, &Vec<String>)> = None;
+    for template in policy_templates() {
+        if template.len() != segments.len() {
+            continue;
+        }
+        let mut literals = 0;
+        let fits = template.iter().zip(&segments).all(|(t, s)| {
+            if t.starts_with('{') {
+                !s.is_empty()
+            } else if t.eq_ignore_ascii_case(s) {
+                literals += 1;
+                true
+            } else {
+                false
+            }
+        });
+        if fits && best.is_none_or(|(n, _)| literals > n) {
+            best = Some((literals, template));
+        }
+    }
+    let (_, template) = best?;
+    let rewritten: Vec<&str> = template
+        .iter()
+        .zip(&segments)
+        .map(|(t, s)| if t.starts_with('{') { *s } else { t.as_str() })
+        .collect();
+    let rewritten = rewritten.join("/");
+    (rewritten != path).then_some(rewritten)
+}
+
 /// ARM matches the literal segments of a path case-insensitively; routes use their canonical spelling.
 /// Only literal positions are rewritten, so names keep the caller's casing.
 pub fn canonical_path(path: &str) -> Option<String> {
+    // Some clients join a scope that starts with '/' to a template that does too.
+    let collapsed = path.strip_prefix("//").map(|rest| format!("/{rest}"));
+    let path = collapsed.as_deref().unwrap_or(path);
+    let lowered = path.to_ascii_lowercase();
+    if lowered.contains("/providers/microsoft.authorization/")
+        || lowered.contains("/providers/microsoft.policyinsights/")
+        || lowered.starts_with("/operator/")
+    {
+        return canonical_policy_path(path).or(collapsed);
+    }
+    canonical_cluster_path(path).or(collapsed)
+}
+
+fn canonical_cluster_path(path: &str) -> Option<String> {
     const NS: &str = "Microsoft.KubernetesConfiguration";
     let mut segments: Vec<&str> = path.split('/').collect();
     let mut changed = false;
@@ -157,6 +279,30 @@ mod tests {
             "/dataplane/v1/subscriptions/s/resourceGroups/rg/providers/a/b/c/desiredState"
         );
         assert!(canonical_path("/healthz").is_none());
+    }
+
+    #[test]
+    fn policy_paths_are_canonicalised_by_their_templates() {
+        assert_eq!(
+            canonical_path("/subscriptions/S/resourcegroups/RG/providers/microsoft.authorization/policyassignments/A/providers/Microsoft.PolicyInsights/policyStates/latest/summarize").unwrap(),
+            "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Authorization/policyAssignments/A/providers/Microsoft.PolicyInsights/policyStates/latest/summarize"
+        );
+        assert_eq!(
+            canonical_path("//subscriptions/s/providers/Microsoft.Authorization/policyAssignments/a")
+                .unwrap(),
+            "/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/a"
+        );
+        assert_eq!(
+            canonical_path(
+                "/SUBSCRIPTIONS/s/providers/microsoft.policyinsights/POLICYSTATES/LATEST/triggerevaluation"
+            )
+            .unwrap(),
+            "/subscriptions/s/providers/Microsoft.PolicyInsights/policyStates/latest/triggerEvaluation"
+        );
+        assert!(
+            canonical_path("/subscriptions/s/providers/Microsoft.Authorization/policyDefinitions/d")
+                .is_none()
+        );
     }
 
     #[test]
