@@ -42,6 +42,76 @@ pub struct Config {
     pub dataplane: DataplaneConfig,
     pub crypto: CryptoConfig,
     pub tasks: TasksConfig,
+    pub policy: PolicyConfig,
+}
+
+/// Where policy deployments resolve the Key Vault references of their `securestring` parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicySecretsKind {
+    /// None: a deployment that needs a secret fails with KeyVaultParameterReferenceSecretRetrieveFailed.
+    None,
+    /// A JSON file `{"<vault name>": {"<secret name>": "<value>"}}` (`policy.local_secrets_file`), read on each use.
+    Local,
+    /// Azure Key Vault through the SDK's SecretClient, at `https://{vault}.{policy.keyvault.dns_suffix}`.
+    Keyvault,
+}
+
+/// Azure Policy as the service runs it itself (definitions, assignments, remediations).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Under continuous remediation, the least time between two deployments of one assignment to one cluster.
+    #[serde(with = "humantime_serde")]
+    pub redeploy_backoff: Duration,
+    /// Clusters evaluated at once.
+    pub evaluation_concurrency: usize,
+    /// How long one run of the remediation task works on one remediation before yielding (it keeps its lease).
+    #[serde(with = "humantime_serde")]
+    pub remediation_run_budget: Duration,
+    pub secrets: PolicySecretsKind,
+    /// The local secrets file; `{data_dir}/policy-secrets.json` when unset.
+    pub local_secrets_file: Option<PathBuf>,
+    pub keyvault: PolicyKeyVaultConfig,
+}
+
+/// The Entra ID credential and cloud of the vaults that policy deployments read secrets from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyKeyVaultConfig {
+    /// `vault.azure.net` (public cloud), `vault.azure.cn`, `vault.usgovcloudapi.net`, ...
+    pub dns_suffix: String,
+    pub credential: CredentialKind,
+    pub client_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub resource_id: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            redeploy_backoff: Duration::from_secs(30),
+            evaluation_concurrency: 16,
+            remediation_run_budget: Duration::from_secs(30),
+            secrets: PolicySecretsKind::None,
+            local_secrets_file: None,
+            keyvault: PolicyKeyVaultConfig::default(),
+        }
+    }
+}
+
+impl Default for PolicyKeyVaultConfig {
+    fn default() -> Self {
+        Self {
+            dns_suffix: "vault.azure.net".into(),
+            credential: CredentialKind::ManagedIdentity,
+            client_id: None,
+            tenant_id: None,
+            resource_id: None,
+            token_file: None,
+        }
+    }
 }
 
 /// Who holds the key-encryption key.
@@ -135,6 +205,15 @@ pub struct TasksConfig {
     pub data_key_reseal: Duration,
     #[serde(with = "humantime_serde")]
     pub subscription_purge: Duration,
+    /// Woken by every queued cluster; the period only bounds a missed wake-up.
+    #[serde(with = "humantime_serde")]
+    pub policy_evaluation: Duration,
+    /// Woken when a remediation is created or cancelled; the period is how soon a dead instance's is taken over.
+    #[serde(with = "humantime_serde")]
+    pub policy_remediation: Duration,
+    /// How soon assignments written through another instance take effect here.
+    #[serde(with = "humantime_serde")]
+    pub policy_assignments_refresh: Duration,
 }
 
 impl Default for CryptoConfig {
@@ -176,6 +255,9 @@ impl Default for TasksConfig {
             key_refresh: Duration::from_secs(300),
             data_key_rollover: Duration::from_secs(60),
             data_key_reseal: Duration::from_secs(60),
+            policy_evaluation: Duration::from_secs(5),
+            policy_remediation: Duration::from_secs(5),
+            policy_assignments_refresh: Duration::from_secs(30),
         }
     }
 }
@@ -397,6 +479,7 @@ impl Default for Config {
             dataplane: DataplaneConfig::default(),
             crypto: CryptoConfig::default(),
             tasks: TasksConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -500,6 +583,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "dataplane",
     "crypto",
     "tasks",
+    "policy",
 ];
 
 impl Config {
@@ -591,6 +675,10 @@ impl Config {
                 "crypto.keyvault.vault_url and crypto.keyvault.key_name are needed with crypto.provider = \"keyvault\""
             );
         }
+        anyhow::ensure!(
+            self.policy.evaluation_concurrency > 0,
+            "policy.evaluation_concurrency must be positive"
+        );
         if self.store.kind == StoreKind::Postgres {
             anyhow::ensure!(
                 self.store.postgres.url.is_some(),
@@ -628,6 +716,13 @@ impl Config {
             .local_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("kek.json"))
+    }
+
+    pub fn policy_secrets_path(&self) -> PathBuf {
+        self.policy
+            .local_secrets_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("policy-secrets.json"))
     }
 
     pub fn signing_key_path(&self) -> PathBuf {

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use clusterconfig_crypto::KeyProvider;
 use clusterconfig_crypto::keyvault::{CredentialSource, KeyVaultProvider, credential};
 use clusterconfig_crypto::local::LocalKeyProvider;
+use clusterconfig_crypto::vault_secrets::{DeploymentSecrets, KeyVaultSecrets, LocalSecrets, NoSecrets};
 use clusterconfig_model::catalog::{Catalog, DEFAULT_CATALOG};
 use clusterconfig_store::FeedEvent;
 use clusterconfig_store::Store;
@@ -19,10 +20,11 @@ use clusterconfig_store::cosmos::{CosmosAuth, CosmosSettings, CosmosStore};
 use clusterconfig_store::postgres::{PoolSettings, PostgresStore};
 use clusterconfig_store::sqlite::SqliteStore;
 
+use crate::app::policy::PolicySettings;
 use crate::app::{App, Codec, Settings};
 use crate::auth::SigningKey;
 use crate::clock::Clock;
-use crate::config::{Config, CredentialKind, KeyProviderKind, StoreKind};
+use crate::config::{Config, CredentialKind, KeyProviderKind, PolicySecretsKind, StoreKind};
 use crate::http::listener::{self, Limits};
 use crate::http::{self, Api, AppState, HttpSettings};
 use crate::hub::ChangeHub;
@@ -36,6 +38,9 @@ pub struct Overrides {
     pub key_provider: Option<Arc<dyn KeyProvider>>,
     /// Wraps the configured store (e.g. to add the latency of a distant database).
     pub wrap_store: Option<StoreWrapper>,
+    /// Where policy deployments resolve Key Vault references (e.g. the SDK's SecretClient on a simulated
+    /// transport).
+    pub deployment_secrets: Option<Arc<dyn DeploymentSecrets>>,
 }
 
 pub type StoreWrapper = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>;
@@ -243,6 +248,25 @@ pub fn key_provider(config: &Config) -> anyhow::Result<Arc<dyn KeyProvider>> {
     })
 }
 
+/// Where policy deployments resolve Key Vault references, as the configuration names it.
+pub fn deployment_secrets(config: &Config) -> anyhow::Result<Arc<dyn DeploymentSecrets>> {
+    Ok(match config.policy.secrets {
+        PolicySecretsKind::None => Arc::new(NoSecrets),
+        PolicySecretsKind::Local => Arc::new(LocalSecrets::new(config.policy_secrets_path())),
+        PolicySecretsKind::Keyvault => {
+            let kv = &config.policy.keyvault;
+            let identity = AzureIdentity {
+                client_id: &kv.client_id,
+                tenant_id: &kv.tenant_id,
+                resource_id: &kv.resource_id,
+                token_file: &kv.token_file,
+            };
+            let source = credential_source(kv.credential, identity, "policy.keyvault")?;
+            Arc::new(KeyVaultSecrets::new(credential(&source)?, &kv.dns_suffix, None))
+        }
+    })
+}
+
 /// Builds the application (store, keys, catalog) without serving it.
 pub async fn build(config: &Config, clock: Arc<dyn Clock>, overrides: Overrides) -> anyhow::Result<Built> {
     std::fs::create_dir_all(&config.data_dir)
@@ -276,14 +300,30 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>, overrides: Overrides)
             .to_vec(),
     };
     let catalog = Arc::new(load_catalog(config)?);
-    let app = Arc::new(App::new(
+    let secrets = match overrides.deployment_secrets {
+        Some(secrets) => secrets,
+        None => deployment_secrets(config)?,
+    };
+    let app = App::new(
         store,
         clock,
         ChangeHub::with_limit(config.dataplane.max_waiters_per_cluster),
         catalog,
         Codec::new(keyring.clone()),
         settings,
-    ));
+    )
+    .with_policy(
+        secrets,
+        PolicySettings {
+            redeploy_backoff: config.policy.redeploy_backoff,
+            evaluation_concurrency: config.policy.evaluation_concurrency,
+        },
+    );
+    let app = Arc::new(app);
+    // The assignments in force before anything is served; later changes come by writes and the refresh task.
+    app.reload_assignments()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the policy assignments: {}", e.message))?;
     Ok(Built { app, keyring, key })
 }
 

@@ -8,6 +8,9 @@ mod key_refresh;
 mod key_rotation;
 mod operation_retention;
 mod pending_timeouts;
+mod policy_assignments_refresh;
+mod policy_evaluation;
+mod policy_remediation;
 mod secret_expiry;
 mod subscription_purge;
 
@@ -31,6 +34,9 @@ pub use key_refresh::KeyRefresh;
 pub use key_rotation::KeyRotation;
 pub use operation_retention::OperationRetention;
 pub use pending_timeouts::PendingTimeouts;
+pub use policy_assignments_refresh::PolicyAssignmentsRefresh;
+pub use policy_evaluation::PolicyEvaluation;
+pub use policy_remediation::PolicyRemediation;
 pub use secret_expiry::SecretExpiry;
 pub use subscription_purge::SubscriptionPurge;
 
@@ -40,6 +46,11 @@ pub trait BackgroundTask: Send + Sync + 'static {
 
     /// One run; the value summarises what it did.
     async fn activate(&self) -> anyhow::Result<Value>;
+
+    /// Resolves when work arrived that should not wait for the period (an event-driven task); never, by default.
+    async fn woken(&self) {
+        std::future::pending::<()>().await
+    }
 }
 
 /// What a task did last.
@@ -102,7 +113,7 @@ impl Driver {
         );
         driver.register(
             Arc::new(DataKeyReseal::new(
-                app,
+                app.clone(),
                 keyring.clone(),
                 2 * config.crypto.key_cache_ttl,
             )),
@@ -118,6 +129,18 @@ impl Driver {
             periods.data_key_rollover,
         );
         driver.register(Arc::new(KeyRefresh(keyring)), periods.key_refresh);
+        driver.register(
+            Arc::new(PolicyAssignmentsRefresh(app.clone())),
+            periods.policy_assignments_refresh,
+        );
+        driver.register(Arc::new(PolicyEvaluation(app.clone())), periods.policy_evaluation);
+        driver.register(
+            Arc::new(PolicyRemediation {
+                app,
+                budget: config.policy.remediation_run_budget,
+            }),
+            periods.policy_remediation,
+        );
         driver
     }
 
@@ -157,6 +180,7 @@ impl Driver {
                     tokio::select! {
                         _ = stop => return,
                         _ = interval.tick() => run_once(task.as_ref(), &board).await,
+                        _ = task.woken() => run_once(task.as_ref(), &board).await,
                     }
                 }
             });

@@ -105,7 +105,9 @@ pub(super) fn resource_id(call: &Call<'_, '_>) -> Result<Value, Failure> {
         1 => (scope.subscription_id.as_str(), Some(strings[0])),
         2 => (strings[0], Some(strings[1])),
         _ => {
-            return Err(call.fail("takes at most a subscription id and a resource group name before the type"));
+            return Err(
+                call.fail("takes at most a subscription id and a resource group name before the type")
+            );
         }
     };
     let group = group.ok_or_else(|| call.fail("has no resource group to build the id in"))?;

@@ -178,7 +178,19 @@ impl ActiveAssignments {
         self.by_subscription.read().expect("assignments lock").is_empty()
     }
 
-    fn replace(&self, assignments: Vec<ActiveAssignment>) {
+    /// Puts `assignments` in force; returns the keys of those that are new or changed.
+    fn replace(&self, assignments: Vec<ActiveAssignment>) -> Vec<String> {
+        let before = self.by_subscription.read().expect("assignments lock").clone();
+        let unchanged = |a: &ActiveAssignment| {
+            before
+                .get(a.scope.subscription_id().to_ascii_lowercase().as_str())
+                .is_some_and(|list| list.iter().any(|b| b.key == a.key && b.view == a.view))
+        };
+        let changed = assignments
+            .iter()
+            .filter(|a| !unchanged(a))
+            .map(|a| a.key.clone())
+            .collect();
         let mut map: HashMap<String, Vec<Arc<ActiveAssignment>>> = HashMap::new();
         for assignment in assignments {
             map.entry(assignment.scope.subscription_id().to_ascii_lowercase())
@@ -186,6 +198,7 @@ impl ActiveAssignments {
                 .push(Arc::new(assignment));
         }
         *self.by_subscription.write().expect("assignments lock") = Arc::new(map);
+        changed
     }
 }
 
@@ -417,8 +430,8 @@ impl App {
     }
 
     /// Loads the assignments in force from the store (at start, after a write, and periodically for what other
-    /// instances wrote).
-    pub async fn reload_assignments(&self) -> Result<usize, ArmError> {
+    /// instances wrote). Returns how many are in force and the keys of those that are new or changed.
+    pub async fn reload_assignments(&self) -> Result<(usize, Vec<String>), ArmError> {
         let mut definitions: HashMap<String, Option<StoredDefinition>> = HashMap::new();
         let mut active = Vec::new();
         let mut after: Option<String> = None;
@@ -459,8 +472,8 @@ impl App {
             }
         }
         let count = active.len();
-        self.policy.assignments.replace(active);
-        Ok(count)
+        let changed = self.policy.assignments.replace(active);
+        Ok((count, changed))
     }
 }
 

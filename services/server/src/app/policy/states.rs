@@ -398,7 +398,7 @@ impl App {
     }
 
     /// Queues every cluster an assignment covers (a new or changed assignment).
-    pub(crate) async fn evaluate_assignment_scope(&self, assignment_key: &str) -> Result<usize, ArmError> {
+    pub async fn evaluate_assignment_scope(&self, assignment_key: &str) -> Result<usize, ArmError> {
         let Some(assignment) = self.policy.assignments.get(assignment_key) else {
             return Ok(0);
         };
