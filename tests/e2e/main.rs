@@ -11,6 +11,7 @@ mod instances;
 mod lifecycle;
 mod long_running;
 mod lost_reports;
+mod policy;
 mod python_sdk;
 mod rendered_objects;
 mod shutdown;

@@ -88,6 +88,36 @@ pub struct Plan {
     pub version: Option<String>,
 }
 
+/// Setting values as Helm takes them: strings. ARM's own clients send strings, but template deployments (Azure
+/// Policy's built-in `microsoft.flux` definition) send booleans and numbers, which Azure accepts and keeps as
+/// their text (`true`, `30`); objects and arrays are refused.
+fn settings_as_strings<'de, D>(deserializer: D) -> Result<Option<BTreeMap<String, String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Flag(bool),
+        Number(serde_json::Number),
+    }
+    let given: Option<BTreeMap<String, Scalar>> = Option::deserialize(deserializer)?;
+    Ok(given.map(|settings| {
+        settings
+            .into_iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    Scalar::Text(text) => text,
+                    Scalar::Flag(flag) => flag.to_string(),
+                    Scalar::Number(number) => number.to_string(),
+                };
+                (key, text)
+            })
+            .collect()
+    }))
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExtensionProperties {
@@ -98,8 +128,10 @@ pub struct ExtensionProperties {
     /// A pinned version; needs `autoUpgradeMinorVersion: false`.
     pub version: Option<String>,
     pub scope: Option<ScopeDefinition>,
+    #[serde(default, deserialize_with = "settings_as_strings")]
     pub configuration_settings: Option<BTreeMap<String, String>>,
     /// Write-only: never returned.
+    #[serde(default, deserialize_with = "settings_as_strings")]
     pub configuration_protected_settings: Option<BTreeMap<String, String>>,
     /// Read-only; api-versions up to 2022-07-01 name `currentVersion` so.
     #[schema(read_only)]

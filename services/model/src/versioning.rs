@@ -577,6 +577,12 @@ pub fn check_request(
             // ARM PATCH bodies of these resources carry `properties` only; the rest of the envelope is ignored.
             continue;
         }
+        if key == "location" && value.is_string() {
+            // ARM's template engine sends a template resource's `location` in the PUT body (Azure Policy's
+            // built-in HTTPS GitOps definition sets one on a fluxConfiguration). These are proxy resources with
+            // no location of their own: accepted, ignored, never returned.
+            continue;
+        }
         check_member(
             resource_type,
             version,

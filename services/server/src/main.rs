@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// The cluster inventory of the running service (what policy assignments see), through its API.
+    Clusters {
+        #[command(subcommand)]
+        action: ClustersAction,
+    },
     /// Imports Flux v1 configurations (sourceControlConfigurations) of a cluster, for migration.
     ImportFluxV1 {
         /// The cluster's resource id.
@@ -70,6 +75,28 @@ enum Command {
         /// A JSON array of {"name": ..., "properties": {...}} (the ARM shape of sourceControlConfigurations).
         #[arg(long)]
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClustersAction {
+    /// Imports clusters so a fleet can be assigned before its agents connect: the JSON `az graph query` prints
+    /// for connectedClusters and managedClusters (`id`, `name`, `type`, `location`, `tags`), or an array of them.
+    /// New clusters, and those whose location or tags changed, are evaluated against the assignments at once.
+    Import {
+        /// The JSON file; `-` reads standard input.
+        file: PathBuf,
+        /// The running service's ARM API; `http://{arm_listen}` when unset.
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Forgets a cluster: every record of it is purged, secrets and policy states included.
+    Forget {
+        /// The cluster's resource id.
+        #[arg(long)]
+        cluster: String,
+        #[arg(long)]
+        server: Option<String>,
     },
 }
 
@@ -154,6 +181,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::ImportFluxV1 { cluster, file } => import_flux_v1(&config, &cluster, &file).await,
+            Command::Clusters { action } => clusters(&config, action).await,
         }
     })
 }
@@ -237,6 +265,57 @@ fn token(config: &Config, kind: TokenKind) -> anyhow::Result<()> {
         }
     };
     println!("{token}");
+    Ok(())
+}
+
+/// Calls the running service's inventory API with an ARM token signed by this data directory's key.
+async fn clusters(config: &Config, action: ClustersAction) -> anyhow::Result<()> {
+    let key = SigningKey::load_or_create(&config.signing_key_path())?;
+    let token = key.issue_arm(
+        "clusterconfig-cli",
+        CreatedByType::User,
+        chrono::Utc::now(),
+        chrono::Duration::minutes(10),
+    );
+    let base = |server: Option<String>| {
+        server
+            .unwrap_or_else(|| format!("http://{}", config.arm_listen))
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    let client = reqwest::Client::new();
+    let response = match action {
+        ClustersAction::Import { file, server } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let body: serde_json::Value = serde_json::from_str(&text).context("the file must hold JSON")?;
+            client
+                .post(format!("{}/operator/v1/clusters/import", base(server)))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await?
+        }
+        ClustersAction::Forget { cluster, server } => {
+            let cluster = ClusterId::parse(&cluster).map_err(|e| anyhow::anyhow!(e.message))?;
+            client
+                .delete(format!("{}/operator/v1{cluster}", base(server)))
+                .bearer_auth(&token)
+                .send()
+                .await?
+        }
+    };
+    let status = response.status();
+    let text = response.text().await?;
+    anyhow::ensure!(status.is_success(), "the service answered {status}: {text}");
+    match status.as_u16() {
+        204 => println!("the cluster was not known"),
+        _ if text.is_empty() => println!("done"),
+        _ => println!("{text}"),
+    }
     Ok(())
 }
 

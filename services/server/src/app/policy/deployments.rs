@@ -251,8 +251,18 @@ impl App {
             .copied()
             .find(|t| t.segment().eq_ignore_ascii_case(segment))
             .ok_or_else(outside)?;
-        let version = ApiSurface::Resource(resource_type).parse(Some(&planned.api_version))?;
         let name = resource_type.parse_name(&planned.name)?;
+        if resource_type == ResourceType::SourceControlConfigurations {
+            // Flux v1 is retired whatever api-version the deployment names (the built-ins name 2021-03-01, which
+            // no longer exists): the retirement error, as an ARM PUT gets it, and nothing written.
+            let target = Target {
+                cluster: cluster.clone(),
+                resource_type,
+                name,
+            };
+            return Err(self.put_source_control(&target));
+        }
+        let version = ApiSurface::Resource(resource_type).parse(Some(&planned.api_version))?;
         Ok((
             Target {
                 cluster: cluster.clone(),

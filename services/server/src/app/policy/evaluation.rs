@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use clusterconfig_model::error::ArmError;
 use clusterconfig_model::ids::ClusterId;
-use clusterconfig_policy::Effect;
+use clusterconfig_policy::{Effect, EvaluationDelay};
 use clusterconfig_store::{Change, Expect, Partition, PolicyStateRecord, ResourceKind, StoreError, Write};
 
 use super::super::{App, store_error};
@@ -274,7 +274,19 @@ impl App {
             return false;
         }
         let allowed = match trigger {
-            Trigger::ClusterChanged => true,
+            Trigger::ClusterChanged => match evaluation_delay(assignment) {
+                Some(delay) => {
+                    EvaluationQueue::push_later(
+                        &self.policy.queue,
+                        cluster_key,
+                        Trigger::DelayElapsed,
+                        delay,
+                    );
+                    return false;
+                }
+                None => true,
+            },
+            Trigger::DelayElapsed => true,
             Trigger::Scan | Trigger::ResourcesChanged => assignment.continuous,
         };
         if !allowed {
@@ -412,6 +424,16 @@ fn related_kind(resource_type: &str) -> Option<ResourceKind> {
         .iter()
         .find(|t| t.segment().eq_ignore_ascii_case(segment))
         .map(|t| super::super::kind_of(*t))
+}
+
+/// How long after a cluster changed its deployment waits: the definition's `evaluationDelay` when it gives a
+/// duration. The `AfterProvisioning*` forms need no wait here: a cluster the service sees (an agent's contact,
+/// an import) is provisioned.
+fn evaluation_delay(assignment: &ActiveAssignment) -> Option<Duration> {
+    match assignment.definition.details()?.evaluation_delay? {
+        EvaluationDelay::After(delay) if !delay.is_zero() => Some(delay),
+        _ => None,
+    }
 }
 
 pub fn effect_name(effect: Effect) -> &'static str {

@@ -18,8 +18,12 @@ pub enum Trigger {
     Scan,
     /// The cluster's resources changed: compliance is recorded; only continuous remediation deploys.
     ResourcesChanged,
+    /// The definition's `evaluationDelay` after the cluster changed has passed: a DeployIfNotExists that finds
+    /// nothing deploys now.
+    DelayElapsed,
     /// The cluster itself was created or updated (first contact, an import): as in Azure Policy, a
-    /// DeployIfNotExists that finds nothing deploys at once (after the definition's `evaluationDelay`).
+    /// DeployIfNotExists that finds nothing deploys at once, or after the definition's `evaluationDelay` when it
+    /// has one (a change in the meantime starts the delay again).
     ClusterChanged,
 }
 
