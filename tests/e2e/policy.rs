@@ -575,7 +575,11 @@ async fn continuous_remediation_redeploys_drift_and_a_new_cluster_is_deployed_to
         }
     })
     .await;
-    assert!(back, "the deleted configuration is deployed again");
+    assert!(
+        back,
+        "the deleted configuration is deployed again: {}",
+        fleet.server.logs()
+    );
 
     // A cluster that enters the scope later (imported) is deployed to at once, without a remediation.
     fleet.clusters = cluster_ids(&[("drift", 3)]);
