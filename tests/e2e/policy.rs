@@ -814,3 +814,123 @@ async fn bad_policy_objects_get_clear_arm_errors() {
         broken.text
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_threshold_stops_a_remediation_after_its_first_failing_group() {
+    let clusters = cluster_ids(&[("rollout", 6)]);
+    let fleet = Fleet::start(clusters.clone(), ServerOptions::default());
+    fleet.import();
+    let parameters = json!({"configurationResourceName": "legacy", "operatorInstanceName": "flux",
+                            "operatorNamespace": "flux", "repositoryUrl": "https://github.com/org/legacy"});
+    let definition = fleet
+        .put_definition("Deploy-GitOps-to-Kubernetes-cluster-no-secrets_DINE.json")
+        .await;
+    let assignment = fleet
+        .assign(
+            &subscription_scope(),
+            "rollout",
+            &definition,
+            &parameters,
+            json!({}),
+        )
+        .await;
+    fleet.wait_states("ComplianceState eq 'NonCompliant'", 6).await;
+    let remediation = fleet
+        .remediate(
+            &subscription_scope(),
+            "careful",
+            &assignment,
+            json!({"parallelDeployments": 1, "failureThreshold": {"percentage": 0.3}}),
+        )
+        .await;
+    let properties = &remediation["properties"];
+    assert_eq!(properties["provisioningState"], "Failed", "{remediation}");
+    assert_eq!(
+        properties["deploymentStatus"]["totalDeployments"], 1,
+        "stopped after one: {remediation}"
+    );
+    assert!(
+        properties["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("threshold"),
+        "{remediation}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configuration_failed_on_its_cluster_is_non_compliant() {
+    let clusters = cluster_ids(&[("failing", 1)]);
+    let fleet = Fleet::start(clusters.clone(), ServerOptions::default());
+    fleet.import();
+    let (file, parameters) = &flux_v2_definitions()[1];
+    let definition = fleet.put_definition(file).await;
+    let assignment = fleet
+        .assign(&subscription_scope(), "fails", &definition, parameters, json!({}))
+        .await;
+    fleet.wait_states("ComplianceState eq 'NonCompliant'", 1).await;
+    let id = format!(
+        "{}/providers/Microsoft.PolicyInsights/remediations/try",
+        subscription_scope()
+    );
+    let created = fleet
+        .arm
+        .put(
+            &format!("{id}?api-version={REMEDIATIONS}"),
+            &json!({"properties": {"policyAssignmentId": assignment}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+
+    // The cluster's agent, by hand: microsoft.flux installs, the configuration fails.
+    let agent = fleet.arm.with_token(&fleet.server.agent_token(&clusters[0]));
+    let base = format!("{}/dataplane/v1{}", fleet.server.url, clusters[0]);
+    let deadline = Instant::now() + TIMEOUT;
+    let desired = loop {
+        let desired = agent.get(&format!("{base}/desiredState")).await.body;
+        if desired["fluxConfigurations"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+        {
+            break desired;
+        }
+        assert!(Instant::now() < deadline, "deployed: {desired}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let report = |collection: &'static str, name: &'static str, body: Value| {
+        let agent = &agent;
+        let url = format!("{base}/{collection}/{name}/status");
+        async move { agent.send(Method::POST, &url, Some(&body), &[]).await }
+    };
+    let extension = desired["extensions"][0]["generation"].as_u64().unwrap();
+    let installed = report(
+        "extensions",
+        "flux",
+        json!({"generation": extension, "provisioningState": "Succeeded", "installedVersion": "1.23.0"}),
+    )
+    .await;
+    assert_eq!(installed.status, 200, "{}", installed.text);
+    let generation = desired["fluxConfigurations"][0]["generation"].as_u64().unwrap();
+    let failed = report(
+        "fluxConfigurations",
+        "public-git",
+        json!({"generation": generation, "provisioningState": "Failed", "message": "kustomize build failed"}),
+    )
+    .await;
+    assert_eq!(failed.status, 200, "{}", failed.text);
+
+    let ended = fleet.wait_remediation(&id).await;
+    assert_eq!(ended["properties"]["provisioningState"], "Failed", "{ended}");
+    assert_eq!(ended["deployments"][0]["status"], "Failed", "{ended}");
+    let states = fleet.wait_states("ComplianceState eq 'NonCompliant'", 1).await;
+    assert_eq!(
+        states[0]["resourceId"].as_str().unwrap().to_lowercase(),
+        clusters[0].to_lowercase()
+    );
+    assert!(
+        fleet
+            .query(&subscription_scope(), "ComplianceState eq 'Compliant'")
+            .await
+            .is_empty()
+    );
+}

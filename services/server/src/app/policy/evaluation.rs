@@ -73,6 +73,8 @@ pub struct EvaluationOutcome {
     pub assignments: usize,
     pub states_written: usize,
     pub deployments: usize,
+    /// Deployments that failed at once (refused by validation, a secret not found, Flux v1).
+    pub failed_deployments: usize,
 }
 
 /// A cluster's evaluation against one assignment.
@@ -251,6 +253,9 @@ impl App {
                 .map(|(_, r)| r.to_owned());
             let record = self.deploy(assignment, cluster, &resource, remediation_key).await;
             outcome.deployments += 1;
+            if record.status == DeploymentStatus::Failed {
+                outcome.failed_deployments += 1;
+            }
             if let Err(err) = self.record_deployment(cluster, assignment, body, record).await {
                 return Ok(Err(err));
             }

@@ -15,6 +15,8 @@ use serde_json::{Map, Value, json};
 
 use clusterconfig_model::error::ArmError;
 use clusterconfig_policy::Effect;
+
+use super::EvaluationOutcome;
 use clusterconfig_store::{Expect, PolicyKind, PolicyRecord, StoreError};
 
 use super::super::{App, ArmCaller, Page, store_error};
@@ -636,23 +638,37 @@ impl App {
         }
         stored.run.discovered = discovered;
         stored.run.cursor = cursor;
-        let made: Vec<usize> = futures::stream::iter(candidates)
-            .map(|cluster| async move {
-                match self
-                    .evaluate_cluster_for(&cluster, Trigger::Scan, Some((&assignment.key, remediation)))
-                    .await
-                {
-                    Ok(outcome) => outcome.deployments,
-                    Err(err) => {
-                        tracing::warn!(%cluster, error = %err, "remediation could not evaluate a cluster");
-                        0
-                    }
-                }
-            })
-            .buffer_unordered(settings.parallel)
-            .collect()
-            .await;
-        Ok(made.iter().sum())
+        // `parallel` at a time, and no further once the failed share passes the threshold: a safe rollout stops
+        // after the first failing group, not after the whole batch.
+        let status = &stored.view["properties"]["deploymentStatus"];
+        let mut total = status["totalDeployments"].as_u64().unwrap_or(0) as usize;
+        let mut failed = status["failedDeployments"].as_u64().unwrap_or(0) as usize;
+        let mut made = 0;
+        for group in candidates.chunks(settings.parallel.max(1)) {
+            let outcomes: Vec<EvaluationOutcome> = futures::stream::iter(group.iter().cloned())
+                .map(|cluster: String| async move {
+                    self.evaluate_cluster_for(&cluster, Trigger::Scan, Some((&assignment.key, remediation)))
+                        .await
+                        .unwrap_or_else(|err| {
+                            tracing::warn!(%cluster, error = %err, "remediation could not evaluate a cluster");
+                            EvaluationOutcome::default()
+                        })
+                })
+                .buffer_unordered(settings.parallel)
+                .collect()
+                .await;
+            for outcome in outcomes {
+                made += outcome.deployments;
+                total += outcome.deployments;
+                failed += outcome.failed_deployments;
+            }
+            if total > 0 && failed as f64 / total as f64 > settings.threshold {
+                // Settling records the stop; the rest are never dispatched.
+                stored.run.discovered = true;
+                break;
+            }
+        }
+        Ok(made)
     }
 
     /// Whether a cluster the assignment found non-compliant (or, re-evaluating, any cluster) is the task's to
