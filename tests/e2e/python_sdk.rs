@@ -153,3 +153,39 @@ async fn fast_operations_return_fast_through_the_python_sdk() {
         assert!(took < 5.0, "{verb} took {took} s through the SDK: {seconds}");
     }
 }
+
+/// Microsoft's Azure Policy SDKs, unmodified (azure-mgmt-resource-policy 1.0.0's PolicyClient and
+/// azure-mgmt-policyinsights 1.0.1's PolicyInsightsClient): a built-in definition created, assigned, evaluated,
+/// remediated on an imported fleet whose agents are simulated, and summarized at 100 % compliance.
+#[tokio::test(flavor = "multi_thread")]
+async fn microsofts_policy_sdks_assign_remediate_and_summarize() {
+    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
+    let clusters = crate::policy::cluster_ids(&[("sdk-east", 2), ("sdk-west", 1)]);
+    let mut fleet =
+        crate::policy::Fleet::start(clusters.clone(), clusterconfig_testkit::ServerOptions::default());
+    fleet.import();
+    fleet.start_agents();
+    let subscription = clusters[0].split('/').nth(2).unwrap().to_owned();
+    let definition = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
+        "../../shared/reference/azure-policy/Deploy-GitOps-Flux2-to-Kubernetes-cluster-no-secrets_DINE.json",
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/policy_roundtrip.py");
+    let output = tokio::process::Command::new(&python)
+        .arg(script)
+        .env("CC_BASE_URL", &fleet.server.url)
+        .env("CC_TOKEN", fleet.server.arm_token())
+        .env("CC_SUBSCRIPTION", &subscription)
+        .env("CC_DEFINITION_FILE", &definition)
+        .env("CC_CLUSTERS", clusters.len().to_string())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the policy SDK round trip failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("policy SDK round trip passed"));
+}
