@@ -5,6 +5,7 @@
 //! commits, and the service's cheapest route. The figures are ratios within one run: this machine is shared.
 
 mod processes;
+mod remediation;
 mod scenarios;
 mod stats;
 mod store_peer;
@@ -39,7 +40,10 @@ struct Cli {
     /// Seconds each throughput scenario runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Only these scenarios (held, latency, crowd, puts, reports); all when not given.
+    /// Clusters of the policy remediation scenario.
+    #[arg(long, default_value_t = 10_000)]
+    remediation_fleet: usize,
+    /// Only these scenarios (held, latency, crowd, puts, reports, remediation); all when not given.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where the built binaries are.
@@ -146,6 +150,10 @@ async fn main() -> anyhow::Result<()> {
         if wanted("reports") {
             eprintln!("   status reports, 64 connections");
             rows.extend(scenarios::status_reports(&settings, &tag, 64).await?);
+        }
+        if wanted("remediation") {
+            eprintln!("   policy remediation of {} clusters", cli.remediation_fleet);
+            rows.extend(remediation::remediation(&settings, &tag, cli.remediation_fleet).await?);
         }
     }
     let table = stats::table(&rows);

@@ -50,7 +50,7 @@ fn flux_body(index: usize) -> serde_json::Value {
     }})
 }
 
-fn arm_client(token: &str) -> anyhow::Result<reqwest::Client> {
+pub fn arm_client(token: &str) -> anyhow::Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse()?);
     Ok(reqwest::Client::builder().default_headers(headers).build()?)
