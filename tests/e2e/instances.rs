@@ -220,3 +220,134 @@ async fn sweeps_on_several_instances_do_each_piece_of_work_once() {
         }
     }
 }
+
+/// A remediation whose instance dies is taken over by another once its lease ends, and completes there: no
+/// cluster is deployed to twice.
+async fn a_dead_instances_remediation_is_taken_over(store: TestStore) {
+    use crate::policy::{
+        AUTHORIZATION, REMEDIATIONS, STATES, assignment_parameters, cluster_ids, load_agents, published,
+    };
+    use serde_json::{Value, json};
+    let env = [
+        ("CLUSTERCONFIG_POLICY__REMEDIATION_LEASE", "2s"),
+        ("CLUSTERCONFIG_TASKS__POLICY_REMEDIATION", "1s"),
+        ("CLUSTERCONFIG_TASKS__POLICY_ASSIGNMENTS_REFRESH", "1s"),
+    ];
+    let (mut a, b) = two_instances(store, &env);
+    let clusters = cluster_ids(&[("takeover", 6)]);
+    let scope = clusters[0].split('/').take(3).collect::<Vec<_>>().join("/");
+    let rows: Vec<Value> = clusters
+        .iter()
+        .map(|id| json!({"id": id, "name": id.rsplit('/').next(), "type": id.split('/').nth(6).unwrap().to_owned() + "/" + id.split('/').nth(7).unwrap(), "location": "westeurope"}))
+        .collect();
+    let inventory = a.data_dir.join("inventory.json");
+    std::fs::write(&inventory, Value::Array(rows).to_string()).unwrap();
+    a.cli(&[
+        "clusters",
+        "import",
+        inventory.to_str().unwrap(),
+        "--server",
+        &a.url,
+    ]);
+
+    let arm_a = a.arm();
+    let document = published("Deploy-GitOps-Flux2-to-Kubernetes-cluster-no-secrets_DINE.json");
+    let definition = format!(
+        "{scope}/providers/Microsoft.Authorization/policyDefinitions/{}",
+        document["name"].as_str().unwrap()
+    );
+    let put = arm_a
+        .put(
+            &format!("{definition}?api-version={AUTHORIZATION}"),
+            &json!({"properties": document["properties"]}),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.text);
+    let assignment = format!("{scope}/providers/Microsoft.Authorization/policyAssignments/takeover");
+    let parameters = assignment_parameters(&json!({"configurationName": "fleet",
+        "repositoryUrl": "https://github.com/Azure/arc-k8s-demo", "repositoryRefBranch": "main"}));
+    let put = arm_a
+        .put(
+            &format!("{assignment}?api-version={AUTHORIZATION}"),
+            &json!({"properties": {"policyDefinitionId": definition, "parameters": parameters}}),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.text);
+    let states = format!(
+        "{scope}/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults?api-version={STATES}"
+    );
+    let scanned = eventually(LRO_TIMEOUT, || {
+        let request = arm_a.send(Method::POST, &states, None, &[]);
+        async move {
+            request.await.body["value"]
+                .as_array()
+                .is_some_and(|v| v.len() == 6)
+        }
+    })
+    .await;
+    assert!(scanned, "the assignment's scan ran");
+
+    // No agent runs yet: the deployments stay in progress, and the remediation with them, on `a`.
+    let remediation = format!("{scope}/providers/Microsoft.PolicyInsights/remediations/takeover");
+    let url = format!("{remediation}?api-version={REMEDIATIONS}");
+    let put = arm_a
+        .put(&url, &json!({"properties": {"policyAssignmentId": assignment}}))
+        .await;
+    assert_eq!(put.status, 201, "{}", put.text);
+    let dispatched = eventually(LRO_TIMEOUT, || {
+        let request = arm_a.get(&url);
+        async move { request.await.body["properties"]["deploymentStatus"]["totalDeployments"] == 6 }
+    })
+    .await;
+    assert!(dispatched, "a dispatched the deployments");
+    assert_ne!(
+        arm_a.get(&url).await.body["properties"]["provisioningState"],
+        "Succeeded"
+    );
+    a.kill();
+
+    // The agents come up against `b`, which takes the remediation over once a's lease ends.
+    let mut agents = load_agents(&b, &clusters);
+    let arm_b = b.arm();
+    let deadline = Instant::now() + LRO_TIMEOUT;
+    let ended = loop {
+        let view = arm_b.get(&url).await.body;
+        if view["properties"]["provisioningState"] == "Succeeded" {
+            break view;
+        }
+        assert!(Instant::now() < deadline, "b completes the remediation: {view}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = agents.kill();
+    let _ = agents.wait();
+    let status = &ended["properties"]["deploymentStatus"];
+    assert_eq!(
+        status["totalDeployments"], 6,
+        "each cluster deployed to once: {ended}"
+    );
+    assert_eq!(status["successfulDeployments"], 6, "{ended}");
+    let listed = arm_b
+        .send(
+            Method::POST,
+            &format!("{remediation}/listDeployments?api-version={REMEDIATIONS}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        listed.body["value"].as_array().map(Vec::len),
+        Some(6),
+        "{}",
+        listed.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_instances_remediation_is_taken_over_on_postgres() {
+    a_dead_instances_remediation_is_taken_over(TestStore::postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_instances_remediation_is_taken_over_on_cosmos() {
+    a_dead_instances_remediation_is_taken_over(TestStore::cosmos()).await;
+}

@@ -69,6 +69,10 @@ pub struct PolicyConfig {
     /// How long one run of the remediation task works on one remediation before yielding (it keeps its lease).
     #[serde(with = "humantime_serde")]
     pub remediation_run_budget: Duration,
+    /// A remediation stays with the instance running it this long without a renewal (renewed while it runs):
+    /// how soon another instance takes over a dead one's.
+    #[serde(with = "humantime_serde")]
+    pub remediation_lease: Duration,
     pub secrets: PolicySecretsKind,
     /// The local secrets file; `{data_dir}/policy-secrets.json` when unset.
     pub local_secrets_file: Option<PathBuf>,
@@ -94,6 +98,7 @@ impl Default for PolicyConfig {
             redeploy_backoff: Duration::from_secs(30),
             evaluation_concurrency: 16,
             remediation_run_budget: Duration::from_secs(30),
+            remediation_lease: Duration::from_secs(30),
             secrets: PolicySecretsKind::None,
             local_secrets_file: None,
             keyvault: PolicyKeyVaultConfig::default(),
@@ -675,6 +680,10 @@ impl Config {
                 "crypto.keyvault.vault_url and crypto.keyvault.key_name are needed with crypto.provider = \"keyvault\""
             );
         }
+        anyhow::ensure!(
+            self.policy.remediation_lease >= Duration::from_secs(1),
+            "policy.remediation_lease must be at least 1s"
+        );
         anyhow::ensure!(
             self.policy.evaluation_concurrency > 0,
             "policy.evaluation_concurrency must be positive"

@@ -317,6 +317,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>, overrides: Overrides)
         PolicySettings {
             redeploy_backoff: config.policy.redeploy_backoff,
             evaluation_concurrency: config.policy.evaluation_concurrency,
+            remediation_lease: config.policy.remediation_lease,
         },
     );
     let app = Arc::new(app);

@@ -337,6 +337,9 @@ async fn the_task_driver_reports_each_tasks_last_run() {
             "key_rotation",
             "operation_retention",
             "pending_timeouts",
+            "policy_assignments_refresh",
+            "policy_evaluation",
+            "policy_remediation",
             "secret_expiry",
             "subscription_purge"
         ]

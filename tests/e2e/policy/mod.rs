@@ -121,6 +121,26 @@ pub struct Fleet {
     _secrets: tempfile::TempDir,
 }
 
+/// One `clusterconfig-agent --load` process playing every cluster's agent against `server`: each its own
+/// long-poll, acknowledging every generation as `--simulate` does.
+pub fn load_agents(server: &ServerProcess, clusters: &[String]) -> Child {
+    let tokens = server.agent_tokens(clusters);
+    let lines: Vec<String> = clusters
+        .iter()
+        .zip(&tokens)
+        .map(|(cluster, token)| format!("{cluster} {token}"))
+        .collect();
+    let file = server.data_dir.join("agents.txt");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    Command::new(clusterconfig_testkit::binary("clusterconfig-agent"))
+        .args(["--server", &server.url, "--wait", "20", "--load"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the load agent starts")
+}
+
 pub fn cluster_ids(groups: &[(&str, usize)]) -> Vec<String> {
     let mut ids = Vec::new();
     for (group, count) in groups {
@@ -193,23 +213,7 @@ impl Fleet {
     /// Starts one `clusterconfig-agent --load` process for every cluster: each its own long-poll, acknowledging
     /// every generation as `--simulate` does.
     pub fn start_agents(&mut self) {
-        let tokens = self.server.agent_tokens(&self.clusters);
-        let lines: Vec<String> = self
-            .clusters
-            .iter()
-            .zip(&tokens)
-            .map(|(cluster, token)| format!("{cluster} {token}"))
-            .collect();
-        let file = self.server.data_dir.join("agents.txt");
-        std::fs::write(&file, lines.join("\n")).unwrap();
-        let child = Command::new(clusterconfig_testkit::binary("clusterconfig-agent"))
-            .args(["--server", &self.server.url, "--wait", "20", "--load"])
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the load agent starts");
-        self.agents = Some(child);
+        self.agents = Some(load_agents(&self.server, &self.clusters));
     }
 
     pub async fn put_definition(&self, file: &str) -> String {

@@ -91,6 +91,9 @@ pub struct PolicySettings {
     pub redeploy_backoff: Duration,
     /// Clusters evaluated at once by the evaluation task.
     pub evaluation_concurrency: usize,
+    /// How long a remediation task stays with the instance running it without a renewal: how soon another
+    /// instance takes over when that one dies.
+    pub remediation_lease: Duration,
 }
 
 impl Default for PolicySettings {
@@ -98,6 +101,7 @@ impl Default for PolicySettings {
         Self {
             redeploy_backoff: Duration::from_secs(30),
             evaluation_concurrency: 16,
+            remediation_lease: Duration::from_secs(30),
         }
     }
 }

@@ -29,7 +29,6 @@ use super::{
 };
 
 /// How long a lease on a task lasts without renewal: another instance takes the task over after it.
-const LEASE: ChronoDuration = ChronoDuration::seconds(30);
 
 /// A task's progress, kept beside its ARM view (never shown).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -494,7 +493,10 @@ impl App {
                 return Ok((deployments, false));
             }
             stored.run.lease_owner = Some(instance.to_owned());
-            stored.run.lease_until = Some(now + LEASE);
+            stored.run.lease_until = Some(
+                now + ChronoDuration::from_std(self.policy.settings.remediation_lease)
+                    .unwrap_or(ChronoDuration::seconds(30)),
+            );
             let settings = settings_of(&stored.view);
             let finished = if stored.run.cancel {
                 set_state(&mut stored.view, "Canceled", "The remediation was canceled.", now);
