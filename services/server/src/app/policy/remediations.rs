@@ -28,8 +28,6 @@ use super::{
     within,
 };
 
-/// How long a lease on a task lasts without renewal: another instance takes the task over after it.
-
 /// A task's progress, kept beside its ARM view (never shown).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
