@@ -213,3 +213,57 @@ async fn bad_policy_objects_get_clear_arm_errors() {
         broken.text
     );
 }
+
+/// A custom definition (a built-in with an `evaluationDelay` added): a cluster entering the scope is deployed to
+/// once the delay has passed, not at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_cluster_waits_for_the_definitions_evaluation_delay() {
+    let clusters = cluster_ids(&[("delayed", 1)]);
+    let mut fleet = Fleet::start(clusters.clone(), ServerOptions::default());
+    let (file, parameters) = &flux_v2_definitions()[1];
+    let mut document = published(file);
+    document["properties"]["policyRule"]["then"]["details"]["evaluationDelay"] = json!("PT3S");
+    let definition = format!(
+        "{}/providers/Microsoft.Authorization/policyDefinitions/delayed",
+        subscription_scope()
+    );
+    let created = fleet
+        .arm
+        .put(
+            &format!("{definition}?api-version={AUTHORIZATION}"),
+            &json!({"properties": document["properties"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    fleet
+        .assign(
+            &subscription_scope(),
+            "delayed",
+            &definition,
+            parameters,
+            json!({}),
+        )
+        .await;
+
+    fleet.import();
+    let imported = std::time::Instant::now();
+    fleet.start_agents();
+    let configuration = format!(
+        "{}/providers/Microsoft.KubernetesConfiguration/fluxConfigurations/public-git?api-version=2022-03-01",
+        clusters[0]
+    );
+    // Evaluated at once (non-compliant), deployed only after the delay.
+    fleet.wait_states("ComplianceState eq 'NonCompliant'", 1).await;
+    if imported.elapsed() < std::time::Duration::from_secs(2) {
+        assert_eq!(
+            fleet.arm.get(&configuration).await.status,
+            404,
+            "not deployed before the delay"
+        );
+    }
+    fleet.wait_all_compliant(&subscription_scope(), 1).await;
+    assert!(
+        imported.elapsed() >= std::time::Duration::from_secs(3),
+        "deployed after the delay"
+    );
+}
