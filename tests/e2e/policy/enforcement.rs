@@ -196,6 +196,37 @@ async fn bad_policy_objects_get_clear_arm_errors() {
 
     let no_version = fleet.arm.get(&assignment).await;
     assert_arm_error(&no_version, 400, "MissingApiVersionParameter");
+    let bad_version = fleet
+        .arm
+        .get(&format!("{assignment}?api-version=2019-01-01"))
+        .await;
+    assert_arm_error(&bad_version, 400, "InvalidApiVersionParameter");
+
+    // Lists page as ARM's do: $top, then nextLink until the end.
+    for (index, file) in [
+        "Deploy-GitOps-Flux2-Extension-to-Kubernetes-cluster_DINE.json",
+        "Deploy-GitOps-Flux2-to-Kubernetes-cluster-SSH_DINE.json",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = fleet.put_definition(file).await;
+        assert!(id.ends_with(published(file)["name"].as_str().unwrap()), "{index}");
+    }
+    let mut next = Some(format!(
+        "{}/providers/Microsoft.Authorization/policyDefinitions?api-version={AUTHORIZATION}&$top=2",
+        subscription_scope()
+    ));
+    let mut names = Vec::new();
+    while let Some(url) = next.take() {
+        let page = fleet.arm.get(&url).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let items = page.body["value"].as_array().unwrap();
+        assert!(items.len() <= 2, "{}", page.text);
+        names.extend(items.iter().map(|d| d["name"].as_str().unwrap().to_owned()));
+        next = page.body["nextLink"].as_str().map(str::to_owned);
+    }
+    assert_eq!(names.len(), 3, "three definitions over two pages: {names:?}");
     let broken = fleet
         .arm
         .put(
