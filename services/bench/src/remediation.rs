@@ -182,6 +182,7 @@ pub async fn remediation(settings: &Settings, run: &str, size: usize) -> anyhow:
         "{compliant} of {size} compliant after the remediation"
     );
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = service.cpu_seconds() - cpu_before;
     agents.stop().await;
     service.stop().await;
 
@@ -191,6 +192,7 @@ pub async fn remediation(settings: &Settings, run: &str, size: usize) -> anyhow:
     let body = direct_body(&document, &clusters[0])?;
     let next = Arc::new(AtomicUsize::new(0));
     let clusters = Arc::new(clusters);
+    let peer_cpu_before = service.cpu_seconds();
     let peer_started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..PARALLEL {
@@ -229,6 +231,7 @@ pub async fn remediation(settings: &Settings, run: &str, size: usize) -> anyhow:
         done??;
     }
     let peer_seconds = peer_started.elapsed().as_secs_f64();
+    let peer_cpu = service.cpu_seconds() - peer_cpu_before;
     agents.stop().await;
     service.stop().await;
 
@@ -249,6 +252,14 @@ pub async fn remediation(settings: &Settings, run: &str, size: usize) -> anyhow:
             better: Better::Higher,
             ours: size as f64 / seconds,
             peer: Some((peer.into(), size as f64 / peer_seconds)),
+        },
+        Row {
+            scenario: scenario.clone(),
+            measure: "service CPU per deployment (user + system)".into(),
+            unit: "ms",
+            better: Better::Lower,
+            ours: cpu * 1e3 / size as f64,
+            peer: Some((peer.into(), peer_cpu * 1e3 / size as f64)),
         },
         Row {
             scenario: scenario.clone(),
