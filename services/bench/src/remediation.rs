@@ -150,6 +150,7 @@ pub async fn remediation(settings: &Settings, run: &str, size: usize) -> anyhow:
 
     let remediation = format!("{scope}/providers/Microsoft.PolicyInsights/remediations/fleet");
     let url = format!("{base}{remediation}?api-version={REMEDIATIONS}");
+    let cpu_before = service.cpu_seconds();
     let started = Instant::now();
     send(
         &http,
