@@ -323,3 +323,158 @@ async fn a_configuration_failed_on_its_cluster_is_non_compliant() {
             .is_empty()
     );
 }
+
+/// `resourceCount` bounds a remediation, a compliant fleet evaluated again writes nothing, and `cancel` ends a
+/// remediation that is still running.
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_count_a_quiet_re_evaluation_and_cancel() {
+    let clusters = cluster_ids(&[("bounded", 3)]);
+    let mut fleet = Fleet::start(clusters.clone(), ServerOptions::default());
+    fleet.import();
+    fleet.start_agents();
+    let (file, parameters) = &flux_v2_definitions()[1];
+    let definition = fleet.put_definition(file).await;
+    let assignment = fleet
+        .assign(
+            &subscription_scope(),
+            "bounded",
+            &definition,
+            parameters,
+            json!({}),
+        )
+        .await;
+    fleet.wait_states("ComplianceState eq 'NonCompliant'", 3).await;
+    let url = format!(
+        "{}/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults?api-version={STATES}&$top=2",
+        subscription_scope()
+    );
+    let page = fleet.arm.send(Method::POST, &url, None, &[]).await;
+    assert_eq!(
+        page.body["value"].as_array().map(Vec::len),
+        Some(2),
+        "$top: {}",
+        page.text
+    );
+
+    // One resource at most; then the rest, found by evaluating every cluster afresh.
+    let one = fleet
+        .remediate(
+            &subscription_scope(),
+            "one",
+            &assignment,
+            json!({"resourceCount": 1}),
+        )
+        .await;
+    assert_eq!(
+        one["properties"]["deploymentStatus"]["totalDeployments"], 1,
+        "{one}"
+    );
+    let rest = fleet
+        .remediate(
+            &subscription_scope(),
+            "rest",
+            &assignment,
+            json!({"resourceDiscoveryMode": "ReEvaluateCompliance"}),
+        )
+        .await;
+    assert_eq!(rest["properties"]["provisioningState"], "Succeeded", "{rest}");
+    assert_eq!(
+        rest["properties"]["deploymentStatus"]["totalDeployments"], 2,
+        "the compliant one is left alone: {rest}"
+    );
+    fleet.wait_all_compliant(&subscription_scope(), 3).await;
+
+    // Compliant, evaluated again on request: nothing is written and nothing deployed.
+    let trigger = format!(
+        "{}/providers/Microsoft.PolicyInsights/policyStates/latest/triggerEvaluation?api-version={STATES}",
+        subscription_scope()
+    );
+    let evaluation_task = async || -> Value {
+        let board: Value = fleet.arm.get("/status/tasks").await.body;
+        board["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "policy_evaluation")
+            .cloned()
+            .unwrap()
+    };
+    let before = evaluation_task().await["lastOutcome"]["sinceStart"].clone();
+    let count = |totals: &Value, key: &str| totals[key].as_u64().unwrap();
+    let triggered = fleet.arm.send(Method::POST, &trigger, None, &[]).await;
+    assert_eq!(triggered.status, 202, "{}", triggered.text);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let task = evaluation_task().await;
+        let now = &task["lastOutcome"]["sinceStart"];
+        if count(now, "clusters") >= count(&before, "clusters") + 3 {
+            assert_eq!(
+                now["statesWritten"], before["statesWritten"],
+                "a compliant re-evaluation writes nothing: {task}"
+            );
+            assert_eq!(now["deployments"], before["deployments"], "{task}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the evaluation ran: {task}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Agents down: a second assignment's deployments stay in progress, so its remediation can be cancelled.
+    fleet.stop_agents();
+    let (file, parameters) = &flux_v2_definitions()[5];
+    let definition = fleet.put_definition(file).await;
+    let second = fleet
+        .assign(
+            &subscription_scope(),
+            "second",
+            &definition,
+            parameters,
+            json!({}),
+        )
+        .await;
+    fleet
+        .wait_states(
+            &format!("PolicyAssignmentId eq '{second}' and ComplianceState eq 'NonCompliant'"),
+            3,
+        )
+        .await;
+    let id = format!(
+        "{}/providers/Microsoft.PolicyInsights/remediations/stopped",
+        subscription_scope()
+    );
+    let created = fleet
+        .arm
+        .put(
+            &format!("{id}?api-version={REMEDIATIONS}"),
+            &json!({"properties": {"policyAssignmentId": second}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let cancelled = fleet
+        .arm
+        .send(
+            Method::POST,
+            &format!("{id}/cancel?api-version={REMEDIATIONS}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text);
+    let ended = fleet.wait_remediation(&id).await;
+    assert_eq!(ended["properties"]["provisioningState"], "Canceled", "{ended}");
+    let again = fleet
+        .arm
+        .send(
+            Method::POST,
+            &format!("{id}/cancel?api-version={REMEDIATIONS}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        again.status / 100,
+        4,
+        "an ended remediation cannot be cancelled: {}",
+        again.text
+    );
+}

@@ -133,7 +133,10 @@ impl Driver {
             Arc::new(PolicyAssignmentsRefresh(app.clone())),
             periods.policy_assignments_refresh,
         );
-        driver.register(Arc::new(PolicyEvaluation(app.clone())), periods.policy_evaluation);
+        driver.register(
+            Arc::new(PolicyEvaluation::new(app.clone())),
+            periods.policy_evaluation,
+        );
         driver.register(
             Arc::new(PolicyRemediation {
                 app,

@@ -3,6 +3,7 @@
 //! Woken at once by a push; the period only bounds how long a missed wake-up could delay it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -11,7 +12,21 @@ use serde_json::{Value, json};
 use super::BackgroundTask;
 use crate::app::App;
 
-pub struct PolicyEvaluation(pub Arc<App>);
+pub struct PolicyEvaluation {
+    pub app: Arc<App>,
+    /// Since the process started: clusters evaluated, states written, deployments made (an operator's view of
+    /// how much evaluation costs, beyond the last run).
+    totals: [AtomicUsize; 3],
+}
+
+impl PolicyEvaluation {
+    pub fn new(app: Arc<App>) -> Self {
+        Self {
+            app,
+            totals: Default::default(),
+        }
+    }
+}
 
 #[async_trait]
 impl BackgroundTask for PolicyEvaluation {
@@ -20,7 +35,7 @@ impl BackgroundTask for PolicyEvaluation {
     }
 
     async fn activate(&self) -> anyhow::Result<Value> {
-        let app = &self.0;
+        let app = &self.app;
         let concurrency = app.policy().settings.evaluation_concurrency.max(1);
         let (mut clusters, mut states_written, mut deployments, mut failures) = (0, 0, 0, 0);
         loop {
@@ -58,10 +73,18 @@ impl BackgroundTask for PolicyEvaluation {
         if failures > 0 {
             anyhow::bail!("{failures} of {clusters} cluster evaluations failed and were queued again");
         }
-        Ok(json!({"clusters": clusters, "statesWritten": states_written, "deployments": deployments}))
+        for (total, add) in self.totals.iter().zip([clusters, states_written, deployments]) {
+            total.fetch_add(add, Ordering::Relaxed);
+        }
+        let [all_clusters, all_states, all_deployments] =
+            self.totals.each_ref().map(|t| t.load(Ordering::Relaxed));
+        Ok(json!({
+            "clusters": clusters, "statesWritten": states_written, "deployments": deployments,
+            "sinceStart": {"clusters": all_clusters, "statesWritten": all_states, "deployments": all_deployments},
+        }))
     }
 
     async fn woken(&self) {
-        self.0.policy().queue.pushed().await
+        self.app.policy().queue.pushed().await
     }
 }
