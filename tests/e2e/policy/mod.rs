@@ -212,7 +212,10 @@ impl Fleet {
 
     /// Starts one `clusterconfig-agent --load` process for every cluster: each its own long-poll, acknowledging
     /// every generation as `--simulate` does.
+    /// Starts the load process for the fleet's clusters, replacing (and stopping) one already running: a
+    /// `Child` dropped without a kill would outlive the test.
     pub fn start_agents(&mut self) {
+        self.stop_agents();
         self.agents = Some(load_agents(&self.server, &self.clusters));
     }
 
