@@ -303,10 +303,6 @@ async fn a_new_cluster_waits_for_the_definitions_evaluation_delay() {
 /// new generation to apply.
 #[tokio::test(flavor = "multi_thread")]
 async fn continuous_remediation_redeploys_a_failed_configuration() {
-    use reqwest::Method;
-    use serde_json::Value;
-    use std::time::{Duration, Instant};
-
     let clusters = cluster_ids(&[("refail", 1)]);
     let fleet = Fleet::start(clusters.clone(), ServerOptions::default());
     fleet.import();
@@ -318,54 +314,18 @@ async fn continuous_remediation_redeploys_a_failed_configuration() {
         .await;
 
     // The cluster's agent, by hand.
-    let agent = fleet.arm.with_token(&fleet.server.agent_token(&clusters[0]));
-    let base = format!("{}/dataplane/v1{}", fleet.server.url, clusters[0]);
-    let generation_of = async |at_least: u64| -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let desired = agent.get(&format!("{base}/desiredState")).await.body;
-            let generation = desired["fluxConfigurations"][0]["generation"]
-                .as_u64()
-                .unwrap_or(0);
-            if generation >= at_least {
-                return desired;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "generation {at_least} reaches the agent: {desired}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    let desired = generation_of(1).await;
-    let extension = desired["extensions"][0]["generation"].as_u64().unwrap();
-    let report = async |collection: &str, name: &str, body: Value| {
-        let url = format!("{base}/{collection}/{name}/status");
-        let response = agent.send(Method::POST, &url, Some(&body), &[]).await;
-        assert_eq!(response.status, 200, "{}", response.text);
-    };
-    report(
-        "extensions",
-        "flux",
-        json!({"generation": extension, "provisioningState": "Succeeded", "installedVersion": "1.23.0"}),
-    )
-    .await;
+    let agent = HandAgent::new(&fleet, &clusters[0]);
+    let desired = agent.desired_with_configuration(1).await;
+    agent.install_flux(&desired).await;
     let first = desired["fluxConfigurations"][0]["generation"].as_u64().unwrap();
-    report(
-        "fluxConfigurations",
-        "public-git",
-        json!({"generation": first, "provisioningState": "Failed", "message": "kustomize build failed"}),
-    )
-    .await;
+    let failed =
+        json!({"generation": first, "provisioningState": "Failed", "message": "kustomize build failed"});
+    agent.report("fluxConfigurations", "public-git", failed).await;
 
     // Seen as non-compliant, then deployed again (after policy.redeploy_backoff, 1 s here).
-    let again = generation_of(first + 1).await;
+    let again = agent.desired_with_configuration(first + 1).await;
     let second = again["fluxConfigurations"][0]["generation"].as_u64().unwrap();
-    report(
-        "fluxConfigurations",
-        "public-git",
-        json!({"generation": second, "provisioningState": "Succeeded"}),
-    )
-    .await;
+    let succeeded = json!({"generation": second, "provisioningState": "Succeeded"});
+    agent.report("fluxConfigurations", "public-git", succeeded).await;
     fleet.wait_all_compliant(&subscription_scope(), 1).await;
 }

@@ -101,6 +101,66 @@ fn flux_v2_definitions() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// One cluster's agent driven by hand through the data plane, for what a simulated agent never does (fail).
+pub struct HandAgent {
+    arm: Arm,
+    base: String,
+}
+
+impl HandAgent {
+    pub fn new(fleet: &Fleet, cluster: &str) -> Self {
+        HandAgent {
+            arm: fleet.arm.with_token(&fleet.server.agent_token(cluster)),
+            base: format!("{}/dataplane/v1{cluster}", fleet.server.url),
+        }
+    }
+
+    /// The desired state, once its first fluxConfiguration has reached `generation`.
+    pub async fn desired_with_configuration(&self, generation: u64) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let desired = self.arm.get(&format!("{}/desiredState", self.base)).await.body;
+            if desired["fluxConfigurations"][0]["generation"]
+                .as_u64()
+                .unwrap_or(0)
+                >= generation
+            {
+                return desired;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "generation {generation} reaches the agent: {desired}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn report(&self, collection: &str, name: &str, body: Value) {
+        let url = format!("{}/{collection}/{name}/status", self.base);
+        let response = self.arm.send(Method::POST, &url, Some(&body), &[]).await;
+        assert_eq!(response.status, 200, "{}", response.text);
+    }
+
+    /// Reports microsoft.flux (auto-installed with the first configuration) installed.
+    pub async fn install_flux(&self, desired: &Value) {
+        let generation = desired["extensions"][0]["generation"].as_u64().unwrap();
+        let body =
+            json!({"generation": generation, "provisioningState": "Succeeded", "installedVersion": "1.23.0"});
+        self.report("extensions", "flux", body).await;
+    }
+}
+
+/// The Flux v1 built-in without secrets, with the assignment parameters it needs: its deployments must fail
+/// with the retirement error.
+fn flux_v1_definition() -> (&'static str, Value) {
+    let parameters = json!({"configurationResourceName": "legacy", "operatorInstanceName": "flux",
+                            "operatorNamespace": "flux", "repositoryUrl": "https://github.com/org/legacy"});
+    (
+        "Deploy-GitOps-to-Kubernetes-cluster-no-secrets_DINE.json",
+        parameters,
+    )
+}
+
 pub fn assignment_parameters(values: &Value) -> Value {
     let map: serde_json::Map<String, Value> = values
         .as_object()

@@ -139,11 +139,8 @@ async fn flux_v1_definitions_fail_cleanly_with_the_retirement_error() {
     let mut fleet = Fleet::start(clusters.clone(), ServerOptions::default());
     fleet.import();
     fleet.start_agents();
-    let parameters = json!({"configurationResourceName": "legacy", "operatorInstanceName": "flux",
-                            "operatorNamespace": "flux", "repositoryUrl": "https://github.com/org/legacy"});
-    let definition = fleet
-        .put_definition("Deploy-GitOps-to-Kubernetes-cluster-no-secrets_DINE.json")
-        .await;
+    let (file, parameters) = flux_v1_definition();
+    let definition = fleet.put_definition(file).await;
     let assignment = fleet
         .assign(
             &subscription_scope(),
@@ -209,11 +206,8 @@ async fn a_failure_threshold_stops_a_remediation_after_its_first_failing_group()
     let clusters = cluster_ids(&[("rollout", 6)]);
     let fleet = Fleet::start(clusters.clone(), ServerOptions::default());
     fleet.import();
-    let parameters = json!({"configurationResourceName": "legacy", "operatorInstanceName": "flux",
-                            "operatorNamespace": "flux", "repositoryUrl": "https://github.com/org/legacy"});
-    let definition = fleet
-        .put_definition("Deploy-GitOps-to-Kubernetes-cluster-no-secrets_DINE.json")
-        .await;
+    let (file, parameters) = flux_v1_definition();
+    let definition = fleet.put_definition(file).await;
     let assignment = fleet
         .assign(
             &subscription_scope(),
@@ -272,41 +266,13 @@ async fn a_configuration_failed_on_its_cluster_is_non_compliant() {
     assert_eq!(created.status, 201, "{}", created.text);
 
     // The cluster's agent, by hand: microsoft.flux installs, the configuration fails.
-    let agent = fleet.arm.with_token(&fleet.server.agent_token(&clusters[0]));
-    let base = format!("{}/dataplane/v1{}", fleet.server.url, clusters[0]);
-    let deadline = Instant::now() + TIMEOUT;
-    let desired = loop {
-        let desired = agent.get(&format!("{base}/desiredState")).await.body;
-        if desired["fluxConfigurations"]
-            .as_array()
-            .is_some_and(|c| !c.is_empty())
-        {
-            break desired;
-        }
-        assert!(Instant::now() < deadline, "deployed: {desired}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let report = |collection: &'static str, name: &'static str, body: Value| {
-        let agent = &agent;
-        let url = format!("{base}/{collection}/{name}/status");
-        async move { agent.send(Method::POST, &url, Some(&body), &[]).await }
-    };
-    let extension = desired["extensions"][0]["generation"].as_u64().unwrap();
-    let installed = report(
-        "extensions",
-        "flux",
-        json!({"generation": extension, "provisioningState": "Succeeded", "installedVersion": "1.23.0"}),
-    )
-    .await;
-    assert_eq!(installed.status, 200, "{}", installed.text);
+    let agent = HandAgent::new(&fleet, &clusters[0]);
+    let desired = agent.desired_with_configuration(1).await;
+    agent.install_flux(&desired).await;
     let generation = desired["fluxConfigurations"][0]["generation"].as_u64().unwrap();
-    let failed = report(
-        "fluxConfigurations",
-        "public-git",
-        json!({"generation": generation, "provisioningState": "Failed", "message": "kustomize build failed"}),
-    )
-    .await;
-    assert_eq!(failed.status, 200, "{}", failed.text);
+    let failed =
+        json!({"generation": generation, "provisioningState": "Failed", "message": "kustomize build failed"});
+    agent.report("fluxConfigurations", "public-git", failed).await;
 
     let ended = fleet.wait_remediation(&id).await;
     assert_eq!(ended["properties"]["provisioningState"], "Failed", "{ended}");

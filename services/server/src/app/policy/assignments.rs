@@ -434,41 +434,26 @@ impl App {
     pub async fn reload_assignments(&self) -> Result<(usize, Vec<String>), ArmError> {
         let mut definitions: HashMap<String, Option<StoredDefinition>> = HashMap::new();
         let mut active = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let records = self
-                .store
-                .policy_records(PolicyKind::Assignment, "/subscriptions/", after.as_deref(), 500)
-                .await
-                .map_err(store_error)?;
-            let done = records.len() < 500;
-            for record in records {
-                after = Some(record.id.clone());
-                let Ok(view) = serde_json::from_str::<Value>(&record.body) else {
-                    tracing::error!(assignment = %record.id, "stored policy assignment unreadable");
-                    continue;
-                };
-                let definition_key = view["properties"]["policyDefinitionId"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
-                if !definitions.contains_key(&definition_key) {
-                    let loaded = self.stored_definition(&definition_key).await.ok();
-                    definitions.insert(definition_key.clone(), loaded);
-                }
-                let Some(Some(definition)) = definitions.get(&definition_key) else {
-                    tracing::warn!(assignment = %record.id, "the assignment's definition is gone; not in force");
-                    continue;
-                };
-                match ActiveAssignment::from_view(view, definition) {
-                    Ok(assignment) => active.push(assignment),
-                    Err(err) => {
-                        tracing::warn!(assignment = %record.id, error = %err, "assignment not in force")
-                    }
-                }
+        for record in self.all_policy_records(PolicyKind::Assignment).await? {
+            let Ok(view) = serde_json::from_str::<Value>(&record.body) else {
+                tracing::error!(assignment = %record.id, "stored policy assignment unreadable");
+                continue;
+            };
+            let definition_key = view["properties"]["policyDefinitionId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if !definitions.contains_key(&definition_key) {
+                let loaded = self.stored_definition(&definition_key).await.ok();
+                definitions.insert(definition_key.clone(), loaded);
             }
-            if done {
-                break;
+            let Some(Some(definition)) = definitions.get(&definition_key) else {
+                tracing::warn!(assignment = %record.id, "the assignment's definition is gone; not in force");
+                continue;
+            };
+            match ActiveAssignment::from_view(view, definition) {
+                Ok(assignment) => active.push(assignment),
+                Err(err) => tracing::warn!(assignment = %record.id, error = %err, "assignment not in force"),
             }
         }
         let count = active.len();

@@ -181,6 +181,25 @@ impl App {
             .map_err(store_error)
     }
 
+    /// Every stored record of a kind, across subscriptions, in id order (the assignments to put in force, the
+    /// remediations to run: few, so read whole, a page of 500 at a time).
+    pub(crate) async fn all_policy_records(&self, kind: PolicyKind) -> Result<Vec<PolicyRecord>, ArmError> {
+        let mut all: Vec<PolicyRecord> = Vec::new();
+        loop {
+            let after = all.last().map(|r| r.id.clone());
+            let page = self
+                .store
+                .policy_records(kind, "/subscriptions/", after.as_deref(), 500)
+                .await
+                .map_err(store_error)?;
+            let done = page.len() < 500;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
     /// One page of stored views of a kind under a scope (lowercase), in id order.
     pub(crate) async fn list_policy_views(
         &self,

@@ -446,31 +446,19 @@ impl App {
         budget: std::time::Duration,
     ) -> Result<RemediationRunOutcome, ArmError> {
         let mut outcome = RemediationRunOutcome::default();
-        let mut after: Option<String> = None;
-        loop {
-            let records = self
-                .store
-                .policy_records(PolicyKind::Remediation, "/subscriptions/", after.as_deref(), 100)
-                .await
-                .map_err(store_error)?;
-            let done = records.len() < 100;
-            for record in records {
-                after = Some(record.id.clone());
-                let Ok(stored) = serde_json::from_str::<Stored>(&record.body) else {
-                    continue;
-                };
-                if is_terminal(&stored.view) {
-                    continue;
-                }
-                outcome.tasks += 1;
-                let (deployments, finished) = self.run_remediation(instance, record, stored, budget).await?;
-                outcome.deployments += deployments;
-                outcome.finished += usize::from(finished);
+        for record in self.all_policy_records(PolicyKind::Remediation).await? {
+            let Ok(stored) = serde_json::from_str::<Stored>(&record.body) else {
+                continue;
+            };
+            if is_terminal(&stored.view) {
+                continue;
             }
-            if done {
-                return Ok(outcome);
-            }
+            outcome.tasks += 1;
+            let (deployments, finished) = self.run_remediation(instance, record, stored, budget).await?;
+            outcome.deployments += deployments;
+            outcome.finished += usize::from(finished);
         }
+        Ok(outcome)
     }
 
     /// Runs one task while this instance holds its lease; returns the deployments it made and whether it ended.

@@ -1,16 +1,17 @@
-//! `{scope}/providers/Microsoft.Authorization/policyAssignments` at subscription and resource-group scope.
+//! `{scope}/providers/Microsoft.Authorization/policyAssignments` at subscription and resource-group scope: one
+//! function per operation, and a handler per scope for each (`scoped_routes!`), as the OpenAPI description names
+//! each route.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::IntoResponse;
 
 use crate::http::AppState;
 use crate::http::error::HttpResult;
-use crate::http::extract::{ArmQuery, Caller, RawBody};
+use crate::http::extract::{ArmQuery, RawBody};
 
 use super::{AUTHORIZATION_VERSIONS, api_version, deleted, list, scope_of, written};
 
@@ -71,150 +72,84 @@ async fn delete_any(state: Arc<AppState>, query: ArmQuery, params: HashMap<Strin
     Ok(deleted(view))
 }
 
-#[utoipa::path(
+scoped_routes!(
     get,
-    path = "/subscriptions/{subscriptionId}/providers/Microsoft.Authorization/policyAssignments",
-    operation_id = "PolicyAssignments_List",
-    summary = "Lists the policy assignments of a subscription (at it and at its resource groups).",
-    responses((status = 200, body = Object, description = "One page of assignments.")),
-)]
-pub async fn list_at_subscription(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    query: ArmQuery,
-    Path(params): Path<HashMap<String, String>>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> HttpResult {
-    list_any(state, query, params, uri, headers).await
-}
+    "Microsoft.Authorization/policyAssignments",
+    "",
+    list_at_subscription = (
+        "PolicyAssignments_List",
+        "Lists the policy assignments of a subscription (at it and at its resource groups)."
+    ),
+    list_at_resource_group = (
+        "PolicyAssignments_ListForResourceGroup",
+        "Lists the policy assignments that apply to a resource group (at it and at its subscription)."
+    ),
+    |state, caller, query, params, uri, headers, body| list_any(state, query, params, uri, headers).await,
+    responses((
+        status = 200,
+        body = Object,
+        description = "One page of assignments."
+    ))
+);
 
-#[utoipa::path(
+scoped_routes!(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Authorization/policyAssignments",
-    operation_id = "PolicyAssignments_ListForResourceGroup",
-    summary = "Lists the policy assignments that apply to a resource group (at it and at its subscription).",
-    responses((status = 200, body = Object, description = "One page of assignments.")),
-)]
-pub async fn list_at_resource_group(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    query: ArmQuery,
-    Path(params): Path<HashMap<String, String>>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> HttpResult {
-    list_any(state, query, params, uri, headers).await
-}
+    "Microsoft.Authorization/policyAssignments",
+    "/{policyAssignmentName}",
+    get_at_subscription = (
+        "PolicyAssignments_Get",
+        "Gets a policy assignment made at a subscription."
+    ),
+    get_at_resource_group = (
+        "PolicyAssignments_GetAtResourceGroup",
+        "Gets a policy assignment made at a resource group."
+    ),
+    |state, caller, query, params, uri, headers, body| get_any(state, query, params).await,
+    responses((status = 200, body = Object, description = "The assignment."))
+);
 
-#[utoipa::path(
-    get,
-    path = "/subscriptions/{subscriptionId}/providers/Microsoft.Authorization/policyAssignments/{policyAssignmentName}",
-    operation_id = "PolicyAssignments_Get",
-    summary = "Gets a policy assignment made at a subscription.",
-    responses((status = 200, body = Object, description = "The assignment.")),
-)]
-pub async fn get_at_subscription(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    query: ArmQuery,
-    Path(params): Path<HashMap<String, String>>,
-) -> HttpResult {
-    get_any(state, query, params).await
-}
-
-#[utoipa::path(
-    get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Authorization/policyAssignments/{policyAssignmentName}",
-    operation_id = "PolicyAssignments_GetAtResourceGroup",
-    summary = "Gets a policy assignment made at a resource group.",
-    responses((status = 200, body = Object, description = "The assignment.")),
-)]
-pub async fn get_at_resource_group(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    query: ArmQuery,
-    Path(params): Path<HashMap<String, String>>,
-) -> HttpResult {
-    get_any(state, query, params).await
-}
-
-#[utoipa::path(
+scoped_routes!(
     put,
-    path = "/subscriptions/{subscriptionId}/providers/Microsoft.Authorization/policyAssignments/{policyAssignmentName}",
-    operation_id = "PolicyAssignments_Create",
-    summary = "Creates or replaces a policy assignment at a subscription; every cluster it covers is evaluated.",
-    request_body(content = Object, example = json!({"properties": {"policyDefinitionId": "/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/policyDefinitions/example"}})),
+    "Microsoft.Authorization/policyAssignments",
+    "/{policyAssignmentName}",
+    create_at_subscription = (
+        "PolicyAssignments_Create",
+        "Creates or replaces a policy assignment at a subscription; every cluster it covers is evaluated."
+    ),
+    create_at_resource_group = (
+        "PolicyAssignments_CreateAtResourceGroup",
+        "Creates or replaces a policy assignment at a resource group; every cluster it covers is evaluated."
+    ),
+    |state, caller, query, params, uri, headers, body| put_any(state, caller, query, params, body).await,
     responses(
         (status = 200, body = Object, description = "Replaced."),
         (status = 201, body = Object, description = "Created."),
     ),
-)]
-pub async fn create_at_subscription(
-    State(state): State<Arc<AppState>>,
-    Caller(caller): Caller,
-    query: ArmQuery,
-    Path(params): Path<HashMap<String, String>>,
-    body: RawBody,
-) -> HttpResult {
-    put_any(state, caller, query, params, body).await
-}
+    request_body(
+        content = Object,
+        example = json!({"properties": {"policyDefinitionId": "/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/policyDefinitions/example"}})
+    )
+);
 
-#[utoipa::path(
-    put,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Authorization/policyAssignments/{policyAssignmentName}",
-    operation_id = "PolicyAssignments_CreateAtResourceGroup",
-    summary = "Creates or replaces a policy assignment at a resource group; every cluster it covers is evaluated.",
-    request_body(content = Object, example = json!({"properties": {"policyDefinitionId": "/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/policyDefinitions/example"}})),
-    responses(
-        (status = 200, body = Object, description = "Replaced."),
-        (status = 201, body = Object, description = "Created."),
-    ),
-)]
-pub async fn create_at_resource_group(
-    State(state): State<Arc<AppState>>,
-    Caller(caller): Caller,
-    query: ArmQuery,
-    Path(params): Path<HashMap<String, String>>,
-    body: RawBody,
-) -> HttpResult {
-    put_any(state, caller, query, params, body).await
-}
-
-#[utoipa::path(
+scoped_routes!(
     delete,
-    path = "/subscriptions/{subscriptionId}/providers/Microsoft.Authorization/policyAssignments/{policyAssignmentName}",
-    operation_id = "PolicyAssignments_Delete",
-    summary = "Deletes a policy assignment made at a subscription, with every cluster's state for it.",
-    responses(
-        (status = 200, body = Object, description = "Deleted; the assignment as it was."),
-        (status = 204, description = "There was no such assignment."),
+    "Microsoft.Authorization/policyAssignments",
+    "/{policyAssignmentName}",
+    delete_at_subscription = (
+        "PolicyAssignments_Delete",
+        "Deletes a policy assignment made at a subscription, with every cluster's state for it."
     ),
-)]
-pub async fn delete_at_subscription(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    query: ArmQuery,
-    Path(params): Path<HashMap<String, String>>,
-) -> HttpResult {
-    delete_any(state, query, params).await
-}
-
-#[utoipa::path(
-    delete,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Authorization/policyAssignments/{policyAssignmentName}",
-    operation_id = "PolicyAssignments_DeleteAtResourceGroup",
-    summary = "Deletes a policy assignment made at a resource group, with every cluster's state for it.",
-    responses(
-        (status = 200, body = Object, description = "Deleted; the assignment as it was."),
-        (status = 204, description = "There was no such assignment."),
+    delete_at_resource_group = (
+        "PolicyAssignments_DeleteAtResourceGroup",
+        "Deletes a policy assignment made at a resource group, with every cluster's state for it."
     ),
-)]
-pub async fn delete_at_resource_group(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    query: ArmQuery,
-    Path(params): Path<HashMap<String, String>>,
-) -> HttpResult {
-    delete_any(state, query, params).await
-}
+    |state, caller, query, params, uri, headers, body| delete_any(state, query, params).await,
+    responses(
+        (
+            status = 200,
+            body = Object,
+            description = "Deleted; the assignment as it was."
+        ),
+        (status = 204, description = "There was no such assignment."),
+    )
+);

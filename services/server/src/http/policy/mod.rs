@@ -4,6 +4,56 @@
 //! remediations and policy states; and the operator's cluster inventory. One file per resource; handlers stay
 //! thin over `app::policy`.
 
+/// Two handlers of one operation on `{scope}/providers/$collection$suffix`: at a subscription (`$sub`) and at a
+/// resource group (`$rg`), each with its own OpenAPI operation, both evaluating `$call`. The route's handler
+/// arguments are bound to the closure's names; an operation uses the ones it needs.
+macro_rules! scoped_routes {
+    (
+        $method:ident, $collection:literal, $suffix:literal,
+        $sub:ident = ($sub_op:literal, $sub_summary:literal),
+        $rg:ident = ($rg_op:literal, $rg_summary:literal),
+        |$state:ident, $caller:ident, $query:ident, $params:ident, $uri:ident, $headers:ident, $body:ident| $call:expr,
+        responses($($responses:tt)*) $(, request_body($($request:tt)*))?
+    ) => {
+        scoped_routes!(@one $method,
+            concat!("/subscriptions/{subscriptionId}/providers/", $collection, $suffix),
+            $sub, $sub_op, $sub_summary,
+            |$state, $caller, $query, $params, $uri, $headers, $body| $call,
+            responses($($responses)*) $(, request_body($($request)*))?);
+        scoped_routes!(@one $method,
+            concat!("/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/", $collection, $suffix),
+            $rg, $rg_op, $rg_summary,
+            |$state, $caller, $query, $params, $uri, $headers, $body| $call,
+            responses($($responses)*) $(, request_body($($request)*))?);
+    };
+    (
+        @one $method:ident, $path:expr, $name:ident, $op:literal, $summary:literal,
+        |$state:ident, $caller:ident, $query:ident, $params:ident, $uri:ident, $headers:ident, $body:ident| $call:expr,
+        responses($($responses:tt)*) $(, request_body($($request:tt)*))?
+    ) => {
+        #[utoipa::path(
+            $method,
+            path = $path,
+            operation_id = $op,
+            summary = $summary,
+            $(request_body($($request)*),)?
+            responses($($responses)*),
+        )]
+        #[allow(unused_variables)]
+        pub async fn $name(
+            axum::extract::State($state): axum::extract::State<std::sync::Arc<$crate::http::AppState>>,
+            $crate::http::extract::Caller($caller): $crate::http::extract::Caller,
+            $query: $crate::http::extract::ArmQuery,
+            axum::extract::Path($params): axum::extract::Path<std::collections::HashMap<String, String>>,
+            $uri: axum::http::Uri,
+            $headers: axum::http::HeaderMap,
+            $body: $crate::http::extract::RawBody,
+        ) -> $crate::http::error::HttpResult {
+            $call
+        }
+    };
+}
+
 pub mod assignments;
 pub mod definitions;
 pub mod inventory;

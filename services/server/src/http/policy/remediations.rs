@@ -1,23 +1,20 @@
 //! `{scope}/providers/Microsoft.PolicyInsights/remediations` at subscription and resource-group scope: create,
 //! read, list, delete, `cancel` and `listDeployments`. Each operation has a handler per scope (the OpenAPI
-//! description names each route), both calling one function here.
+//! description names each route, `scoped_routes!`), both calling one function here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::IntoResponse;
 
 use crate::app::ArmCaller;
 use crate::http::AppState;
 use crate::http::error::HttpResult;
-use crate::http::extract::{ArmQuery, Caller, RawBody};
+use crate::http::extract::{ArmQuery, RawBody};
 
 use super::{REMEDIATION_VERSIONS, api_version, deleted, list, scope_of, written};
-
-type Params = Path<HashMap<String, String>>;
 
 async fn list_any(
     state: Arc<AppState>,
@@ -106,64 +103,12 @@ async fn deployments_any(
     Ok(list(&state, &headers, uri.path(), version, page))
 }
 
-/// Two handlers of one operation: at a subscription (`$sub`) and at a resource group (`$rg`).
-macro_rules! scoped {
-    (
-        $method:ident, $suffix:literal, $op:literal, $summary:literal,
-        $sub:ident, $rg:ident, |$state:ident, $caller:ident, $query:ident, $params:ident, $uri:ident, $headers:ident, $body:ident| $call:expr,
-        responses($($responses:tt)*) $(, request_body($($request:tt)*))?
-    ) => {
-        #[utoipa::path(
-            $method,
-            path = concat!("/subscriptions/{subscriptionId}/providers/Microsoft.PolicyInsights/remediations", $suffix),
-            operation_id = concat!("Remediations_", $op, "AtSubscription"),
-            summary = $summary,
-            $(request_body($($request)*),)?
-            responses($($responses)*),
-        )]
-        #[allow(unused_variables)]
-        pub async fn $sub(
-            State($state): State<Arc<AppState>>,
-            Caller($caller): Caller,
-            $query: ArmQuery,
-            Path($params): Params,
-            $uri: Uri,
-            $headers: HeaderMap,
-            $body: RawBody,
-        ) -> HttpResult {
-            $call
-        }
-
-        #[utoipa::path(
-            $method,
-            path = concat!("/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.PolicyInsights/remediations", $suffix),
-            operation_id = concat!("Remediations_", $op, "AtResourceGroup"),
-            summary = $summary,
-            $(request_body($($request)*),)?
-            responses($($responses)*),
-        )]
-        #[allow(unused_variables)]
-        pub async fn $rg(
-            State($state): State<Arc<AppState>>,
-            Caller($caller): Caller,
-            $query: ArmQuery,
-            Path($params): Params,
-            $uri: Uri,
-            $headers: HeaderMap,
-            $body: RawBody,
-        ) -> HttpResult {
-            $call
-        }
-    };
-}
-
-scoped!(
+scoped_routes!(
     get,
+    "Microsoft.PolicyInsights/remediations",
     "",
-    "List",
-    "Lists remediation tasks.",
-    list_at_subscription,
-    list_at_resource_group,
+    list_at_subscription = ("Remediations_ListAtSubscription", "Lists remediation tasks."),
+    list_at_resource_group = ("Remediations_ListAtResourceGroup", "Lists remediation tasks."),
     |state, caller, query, params, uri, headers, body| list_any(state, query, params, uri, headers).await,
     responses((
         status = 200,
@@ -172,24 +117,34 @@ scoped!(
     ))
 );
 
-scoped!(
+scoped_routes!(
     get,
+    "Microsoft.PolicyInsights/remediations",
     "/{remediationName}",
-    "Get",
-    "Gets a remediation task with its progress.",
-    get_at_subscription,
-    get_at_resource_group,
+    get_at_subscription = (
+        "Remediations_GetAtSubscription",
+        "Gets a remediation task with its progress."
+    ),
+    get_at_resource_group = (
+        "Remediations_GetAtResourceGroup",
+        "Gets a remediation task with its progress."
+    ),
     |state, caller, query, params, uri, headers, body| get_any(state, query, params).await,
     responses((status = 200, body = Object, description = "The remediation."))
 );
 
-scoped!(
+scoped_routes!(
     put,
+    "Microsoft.PolicyInsights/remediations",
     "/{remediationName}",
-    "CreateOrUpdate",
-    "Creates a remediation task; it starts at once.",
-    create_at_subscription,
-    create_at_resource_group,
+    create_at_subscription = (
+        "Remediations_CreateOrUpdateAtSubscription",
+        "Creates a remediation task; it starts at once."
+    ),
+    create_at_resource_group = (
+        "Remediations_CreateOrUpdateAtResourceGroup",
+        "Creates a remediation task; it starts at once."
+    ),
     |state, caller, query, params, uri, headers, body| put_any(state, caller, query, params, body).await,
     responses(
         (
@@ -205,13 +160,18 @@ scoped!(
     )
 );
 
-scoped!(
+scoped_routes!(
     delete,
+    "Microsoft.PolicyInsights/remediations",
     "/{remediationName}",
-    "Delete",
-    "Deletes a remediation task (a running one stops).",
-    delete_at_subscription,
-    delete_at_resource_group,
+    delete_at_subscription = (
+        "Remediations_DeleteAtSubscription",
+        "Deletes a remediation task (a running one stops)."
+    ),
+    delete_at_resource_group = (
+        "Remediations_DeleteAtResourceGroup",
+        "Deletes a remediation task (a running one stops)."
+    ),
     |state, caller, query, params, uri, headers, body| delete_any(state, query, params).await,
     responses(
         (
@@ -223,24 +183,34 @@ scoped!(
     )
 );
 
-scoped!(
+scoped_routes!(
     post,
+    "Microsoft.PolicyInsights/remediations",
     "/{remediationName}/cancel",
-    "Cancel",
-    "Cancels a running remediation task.",
-    cancel_at_subscription,
-    cancel_at_resource_group,
+    cancel_at_subscription = (
+        "Remediations_CancelAtSubscription",
+        "Cancels a running remediation task."
+    ),
+    cancel_at_resource_group = (
+        "Remediations_CancelAtResourceGroup",
+        "Cancels a running remediation task."
+    ),
     |state, caller, query, params, uri, headers, body| cancel_any(state, query, params).await,
     responses((status = 200, body = Object, description = "The task, Cancelling."))
 );
 
-scoped!(
+scoped_routes!(
     post,
+    "Microsoft.PolicyInsights/remediations",
     "/{remediationName}/listDeployments",
-    "ListDeployments",
-    "Lists a remediation task's deployments.",
-    deployments_at_subscription,
-    deployments_at_resource_group,
+    deployments_at_subscription = (
+        "Remediations_ListDeploymentsAtSubscription",
+        "Lists a remediation task's deployments."
+    ),
+    deployments_at_resource_group = (
+        "Remediations_ListDeploymentsAtResourceGroup",
+        "Lists a remediation task's deployments."
+    ),
     |state, caller, query, params, uri, headers, body| deployments_any(state, query, params, uri, headers)
         .await,
     responses((
