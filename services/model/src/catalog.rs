@@ -37,6 +37,10 @@ impl ExtensionVersion {
         &self.text
     }
 
+    pub fn major(&self) -> u64 {
+        self.version.major
+    }
+
     /// The `major.minor` line the version belongs to (patch upgrades stay on it).
     pub fn minor_line(&self) -> (u64, u64) {
         (self.version.major, self.version.minor)

@@ -219,6 +219,10 @@ pub struct TasksConfig {
     /// How soon assignments written through another instance take effect here.
     #[serde(with = "humantime_serde")]
     pub policy_assignments_refresh: Duration,
+    /// How often the extension catalog file is checked for changes (SIGHUP checks at once); a changed catalog
+    /// moves the auto-upgrading extensions of every cluster to the versions it allows.
+    #[serde(with = "humantime_serde")]
+    pub extension_auto_upgrade: Duration,
 }
 
 impl Default for CryptoConfig {
@@ -263,6 +267,7 @@ impl Default for TasksConfig {
             policy_evaluation: Duration::from_secs(5),
             policy_remediation: Duration::from_secs(5),
             policy_assignments_refresh: Duration::from_secs(30),
+            extension_auto_upgrade: Duration::from_secs(60),
         }
     }
 }

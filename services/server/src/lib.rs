@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod http;

@@ -209,7 +209,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("  ARM API:      clusterconfig{data_dir_flag} token arm");
     println!("  agent:        clusterconfig{data_dir_flag} token agent --cluster <cluster resource id>");
     tracing::info!(arm = %running.arm_addr, dataplane = %running.dataplane_addr, "serving");
+    reload_catalog_on_sighup(running.state.app.catalog().clone());
     running.run_until(shutdown_signal()).await
+}
+
+/// SIGHUP reads the extension catalog again at once (it is also re-read when its file changes).
+fn reload_catalog_on_sighup(catalog: Arc<clusterconfig_server::catalog::CatalogSource>) {
+    #[cfg(unix)]
+    if let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                catalog.request_reload();
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = catalog;
 }
 
 async fn shutdown_signal() {

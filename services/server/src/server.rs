@@ -9,11 +9,11 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::catalog::CatalogSource;
 use clusterconfig_crypto::KeyProvider;
 use clusterconfig_crypto::keyvault::{CredentialSource, KeyVaultProvider, credential};
 use clusterconfig_crypto::local::LocalKeyProvider;
 use clusterconfig_crypto::vault_secrets::{DeploymentSecrets, KeyVaultSecrets, LocalSecrets, NoSecrets};
-use clusterconfig_model::catalog::{Catalog, DEFAULT_CATALOG};
 use clusterconfig_store::FeedEvent;
 use clusterconfig_store::Store;
 use clusterconfig_store::cosmos::{CosmosAuth, CosmosSettings, CosmosStore};
@@ -216,13 +216,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     open_store_with(config, migrate).await
 }
 
-pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
-    let text = match &config.catalog_path {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read catalog {}", path.display()))?,
-        None => DEFAULT_CATALOG.to_owned(),
-    };
-    Catalog::from_toml(&text).map_err(|e| anyhow::anyhow!("invalid extension catalog: {e}"))
+pub fn load_catalog(config: &Config) -> anyhow::Result<CatalogSource> {
+    CatalogSource::load(config.catalog_path.clone())
 }
 
 /// The key provider the configuration names.

@@ -27,7 +27,7 @@ impl App {
             preconditions.check(existing.as_ref().map(|e| &e.record))?;
             let facts = agent_facts(&partition);
             let context = ExtensionContext {
-                catalog: &self.catalog,
+                catalog: &self.catalog.current(),
                 cluster: facts.as_ref(),
             };
             let write = ExtensionSpec::from_put(
@@ -60,7 +60,7 @@ impl App {
             preconditions.check(Some(&existing.record))?;
             let facts = agent_facts(&partition);
             let context = ExtensionContext {
-                catalog: &self.catalog,
+                catalog: &self.catalog.current(),
                 cluster: facts.as_ref(),
             };
             let write = existing.doc.spec.apply_patch(&target.name, properties, context)?;
@@ -89,6 +89,7 @@ impl App {
             self.refuse_flux_install_over_flux_v1(partition)?;
         }
         let changes = self.secret_changes(target, partition, existing.as_ref(), &write.secrets);
+        let catalog = self.catalog.current();
         self.apply_write(
             target,
             partition,
@@ -96,7 +97,7 @@ impl App {
             write.spec,
             changes,
             caller,
-            views::extension,
+            |cluster, record, doc| views::extension(cluster, record, doc, &catalog),
             |_, _| Ok(()),
         )
         .await

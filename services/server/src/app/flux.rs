@@ -196,7 +196,7 @@ impl App {
     ) -> Result<(), ArmError> {
         let facts = agent_facts(partition);
         let write = ExtensionSpec::flux_default(ExtensionContext {
-            catalog: &self.catalog,
+            catalog: &self.catalog.current(),
             cluster: facts.as_ref(),
         })?;
         let extension = Target {

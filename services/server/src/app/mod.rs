@@ -3,6 +3,7 @@
 
 mod desired;
 mod documents;
+mod extension_upgrades;
 mod extensions;
 mod flux;
 mod lifetimes;
@@ -24,16 +25,17 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use clusterconfig_model::arm::{CreatedByType, SystemData};
-use clusterconfig_model::catalog::Catalog;
 use clusterconfig_model::dataplane::AgentFacts;
 use clusterconfig_model::error::{ArmError, codes};
 use clusterconfig_model::ids::{ClusterId, ResourceName, ResourceType};
 use clusterconfig_store::{Change, Partition, ResourceKind, Store, StoreError};
 
+use crate::catalog::CatalogSource;
 use crate::clock::Clock;
 use crate::hub::ChangeHub;
 
 pub use documents::{Aad, Codec, Document, ExtensionDocument, FluxDocument, SourceControlDocument};
+pub use extension_upgrades::{AUTO_UPGRADE_SUBJECT, UpgradeOutcome};
 pub use operations::OperationResult;
 pub use reports::ReportOutcome;
 pub use reseal::ResealOutcome;
@@ -152,7 +154,7 @@ pub struct App {
     compaction_due: std::sync::atomic::AtomicBool,
     clock: Arc<dyn Clock>,
     hub: Arc<ChangeHub>,
-    catalog: Arc<Catalog>,
+    catalog: Arc<CatalogSource>,
     codec: Codec,
     settings: Settings,
     /// Long-polls of one cluster woken by one change share one read of its desired state.
@@ -166,7 +168,7 @@ impl App {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         hub: Arc<ChangeHub>,
-        catalog: Arc<Catalog>,
+        catalog: Arc<CatalogSource>,
         codec: Codec,
         settings: Settings,
     ) -> Self {
@@ -208,6 +210,11 @@ impl App {
 
     pub fn hub(&self) -> &Arc<ChangeHub> {
         &self.hub
+    }
+
+    /// The extension-type catalog in force (it can be reloaded while the service runs).
+    pub fn catalog(&self) -> &Arc<CatalogSource> {
+        &self.catalog
     }
 
     /// A cluster's partition, with the data keys its records need at hand (not those of expired secret values:

@@ -43,7 +43,8 @@ impl App {
                 views::flux(cluster, record, &self.codec.decode::<FluxDocument>(record)?)
             }
             ResourceKind::Extension => {
-                views::extension(cluster, record, &self.codec.decode::<ExtensionDocument>(record)?)
+                let doc = self.codec.decode::<ExtensionDocument>(record)?;
+                views::extension(cluster, record, &doc, &self.catalog.current())
             }
             ResourceKind::SourceControlConfiguration => views::source_control(
                 cluster,

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use clusterconfig_model::arm::{OperationStatusResult, ProvisioningState};
+use clusterconfig_model::catalog::Catalog;
 use clusterconfig_model::error::ErrorDetail;
 use clusterconfig_model::extension::ExtensionProperties;
 use clusterconfig_model::flux::spec::strip_nulls;
@@ -70,14 +71,26 @@ pub fn flux(cluster: &ClusterId, record: &ResourceRecord, doc: &FluxDocument) ->
     finish(body, record)
 }
 
-pub fn extension(cluster: &ClusterId, record: &ResourceRecord, doc: &ExtensionDocument) -> ResourceView {
+/// An extension; the catalog in force says whether the version it runs is still supported.
+pub fn extension(
+    cluster: &ClusterId,
+    record: &ResourceRecord,
+    doc: &ExtensionDocument,
+    catalog: &Catalog,
+) -> ResourceView {
     let rendered = doc.spec.render_envelope(false);
     let status = &doc.status;
+    let statuses = status
+        .statuses
+        .iter()
+        .cloned()
+        .chain(doc.spec.support_warning(catalog))
+        .collect();
     let properties = ExtensionProperties {
         current_version: status.current_version.clone(),
         installed_version: status.current_version.clone(),
         provisioning_state: Some(doc.provisioning_state),
-        statuses: Some(status.statuses.clone()),
+        statuses: Some(statuses),
         error_info: doc.error.clone(),
         is_system_extension: Some(false),
         ..rendered.properties.expect("rendered")

@@ -429,10 +429,6 @@ impl App {
     }
 }
 
-/// How a resource type is shown.
-pub(super) type Render<S, T> =
-    fn(&clusterconfig_model::ids::ClusterId, &ResourceRecord, &Document<S, T>) -> ResourceView;
-
 impl App {
     /// Decides and, if there is something to do, commits a new generation of a resource. `extra` may add to the
     /// new document and to the change (the flux extension a first configuration installs).
@@ -445,7 +441,7 @@ impl App {
         spec: S,
         changes: Vec<SecretChange>,
         caller: &ArmCaller,
-        render: Render<S, T>,
+        render: impl Fn(&clusterconfig_model::ids::ClusterId, &ResourceRecord, &Document<S, T>) -> ResourceView,
         extra: impl FnOnce(&mut Document<S, T>, &mut Change) -> Result<(), ArmError>,
     ) -> Result<WriteOutcome, super::Attempt>
     where

@@ -4,6 +4,7 @@
 
 mod data_key_reseal;
 mod data_key_rollover;
+mod extension_auto_upgrade;
 mod key_refresh;
 mod key_rotation;
 mod operation_retention;
@@ -30,6 +31,7 @@ use crate::keyring::Keyring;
 
 pub use data_key_reseal::DataKeyReseal;
 pub use data_key_rollover::DataKeyRollover;
+pub use extension_auto_upgrade::ExtensionAutoUpgrade;
 pub use key_refresh::KeyRefresh;
 pub use key_rotation::KeyRotation;
 pub use operation_retention::OperationRetention;
@@ -136,6 +138,10 @@ impl Driver {
         driver.register(
             Arc::new(PolicyEvaluation::new(app.clone())),
             periods.policy_evaluation,
+        );
+        driver.register(
+            Arc::new(ExtensionAutoUpgrade::new(app.clone())),
+            periods.extension_auto_upgrade,
         );
         driver.register(
             Arc::new(PolicyRemediation {

@@ -55,6 +55,7 @@ pub fn config(dir: &std::path::Path) -> Config {
     config.tasks.subscription_purge = never;
     config.tasks.data_key_rollover = never;
     config.tasks.data_key_reseal = never;
+    config.tasks.extension_auto_upgrade = never;
     config
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::arm::{ProvisioningState, SystemData};
-use crate::catalog::{Catalog, ExtensionType, ExtensionVersion, FLUX_EXTENSION_TYPE, ReleaseTrain};
+use crate::catalog::{Catalog, ExtensionType, ExtensionVersion, FLUX_EXTENSION_TYPE};
 use crate::dataplane::AgentFacts;
 use crate::error::{ArmError, ErrorDetail, codes};
 use crate::flux::spec::strip_nulls;
@@ -16,6 +16,11 @@ use crate::ids::{ResourceName, check_dns_name, printable};
 use crate::merge_patch::{self, Mention};
 use crate::secrets::SecretGroups;
 use crate::validate::{self, Field};
+
+mod upgrades;
+
+pub use upgrades::VERSION_OUT_OF_SUPPORT;
+use upgrades::resolve_target;
 
 pub const DEFAULT_RELEASE_TRAIN: &str = "Stable";
 pub const DEFAULT_RELEASE_NAMESPACE: &str = "default";
@@ -438,9 +443,15 @@ fn build(
     let previous_target = previous
         .filter(|p| p.release_train == train.name)
         .and_then(|p| ExtensionVersion::parse(&p.target_version));
-    let target = match &version {
-        Some(pinned) => extension_type.installable(train, pinned)?.clone(),
-        None => resolve_target(
+    // A pin the instance already has stays valid after its version falls out of support: rewriting other
+    // members does not break it (it carries a warning status instead, `support_warning`).
+    let kept_pin = previous_target
+        .clone()
+        .filter(|_| version.is_some() && previous.is_some_and(|p| p.version == version));
+    let target = match (&version, kept_pin) {
+        (Some(_), Some(kept)) => kept,
+        (Some(pinned), None) => extension_type.installable(train, pinned)?.clone(),
+        (None, _) => resolve_target(
             train,
             auto_upgrade_minor_version,
             auto_upgrade_mode,
@@ -557,28 +568,6 @@ fn build(
             source_credentials: None,
         },
     })
-}
-
-/// The version to run when none is pinned. Without automatic upgrades, the version already chosen is kept;
-/// `patch` upgrades stay on the chosen minor line; `compatible` takes the newest of the train.
-fn resolve_target(
-    train: &ReleaseTrain,
-    auto_upgrade_minor_version: bool,
-    mode: AutoUpgradeMode,
-    previous: Option<&ExtensionVersion>,
-) -> ExtensionVersion {
-    let supported = train.supported();
-    let kept = previous.filter(|p| supported.contains(p));
-    match (kept, auto_upgrade_minor_version, mode) {
-        (None, _, _) => train.newest().clone(),
-        (Some(p), false, _) | (Some(p), true, AutoUpgradeMode::None) => p.clone(),
-        (Some(p), true, AutoUpgradeMode::Patch) => supported
-            .iter()
-            .find(|v| v.minor_line() == p.minor_line())
-            .map(|v| (*v).clone())
-            .unwrap_or_else(|| p.clone()),
-        (Some(_), true, AutoUpgradeMode::Compatible) => train.newest().clone(),
-    }
 }
 
 fn build_scope(
