@@ -5,6 +5,7 @@ mod agent;
 mod arm_contract;
 mod dataplane;
 mod encryption;
+mod extension_types;
 mod flux_v1;
 mod http_limits;
 mod instances;

@@ -189,3 +189,18 @@ async fn microsofts_policy_sdks_assign_remediate_and_summarize() {
     );
     assert!(stdout.contains("policy SDK round trip passed"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn microsofts_extension_types_sdk_reads_the_catalog() {
+    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
+    let env = Env::start(ARC);
+    let output = run_script(&python, "extension_types.py", &env).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the extension-types SDK run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("extension types passed"));
+}

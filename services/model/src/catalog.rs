@@ -88,6 +88,14 @@ struct ExtensionTypeFile {
     default_release_namespace: Option<String>,
     #[serde(default)]
     fixed_release_namespace: bool,
+    /// Whether a cluster may hold more than one instance (default true).
+    allow_multiple_instances: Option<bool>,
+    /// Default "Microsoft".
+    publisher: Option<String>,
+    /// The cluster resource types it installs on (`connectedClusters`, `managedClusters`, ...); default all.
+    cluster_types: Option<Vec<String>>,
+    #[serde(default)]
+    managed_identity_required: bool,
     #[serde(rename = "release_train")]
     release_trains: Vec<ReleaseTrainFile>,
 }
@@ -113,8 +121,21 @@ pub struct ExtensionType {
     pub namespace_scope: bool,
     pub default_release_namespace: Option<String>,
     pub fixed_release_namespace: bool,
+    pub allow_multiple_instances: bool,
+    pub publisher: String,
+    /// Cluster resource types (`connectedClusters`, ...), as the catalog spells them.
+    pub cluster_types: Vec<String>,
+    pub managed_identity_required: bool,
     pub release_trains: Vec<ReleaseTrain>,
 }
+
+/// The cluster resource types an extension type installs on when its entry names none.
+pub const ALL_CLUSTER_TYPES: &[&str] = &[
+    "connectedClusters",
+    "managedClusters",
+    "provisionedClusters",
+    "appliances",
+];
 
 #[derive(Debug, Clone)]
 pub struct ReleaseTrain {
@@ -165,6 +186,17 @@ impl Catalog {
                     "extension type '{name}': fixed_release_namespace needs default_release_namespace"
                 ));
             }
+            if let Some(bad) = t
+                .cluster_types
+                .iter()
+                .flatten()
+                .find(|c| !ALL_CLUSTER_TYPES.iter().any(|k| k.eq_ignore_ascii_case(c)))
+            {
+                return Err(format!(
+                    "extension type '{name}': unknown cluster type '{bad}' (use {})",
+                    ALL_CLUSTER_TYPES.join(", ")
+                ));
+            }
             let mut release_trains = Vec::new();
             for train in t.release_trains {
                 let mut versions = Vec::new();
@@ -199,6 +231,12 @@ impl Catalog {
                 namespace_scope,
                 default_release_namespace: t.default_release_namespace,
                 fixed_release_namespace: t.fixed_release_namespace,
+                allow_multiple_instances: t.allow_multiple_instances.unwrap_or(true),
+                publisher: t.publisher.unwrap_or_else(|| "Microsoft".to_owned()),
+                cluster_types: t
+                    .cluster_types
+                    .unwrap_or_else(|| ALL_CLUSTER_TYPES.iter().map(|c| (*c).to_owned()).collect()),
+                managed_identity_required: t.managed_identity_required,
                 release_trains,
             });
         }
@@ -234,6 +272,13 @@ impl Catalog {
 }
 
 impl ExtensionType {
+    /// Whether it installs on clusters of the resource type `cluster_type` (`connectedClusters`, ...).
+    pub fn installs_on(&self, cluster_type: &str) -> bool {
+        self.cluster_types
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(cluster_type))
+    }
+
     /// The release train named `name` (case-insensitively).
     pub fn train(&self, name: &str) -> Result<&ReleaseTrain, ArmError> {
         self.release_trains

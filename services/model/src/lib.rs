@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod dataplane;
 pub mod error;
 pub mod extension;
+pub mod extension_types;
 pub mod flux;
 pub mod ids;
 pub mod json;

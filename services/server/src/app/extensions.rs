@@ -6,6 +6,7 @@ use clusterconfig_model::error::ArmError;
 use clusterconfig_model::extension::{ExtensionContext, ExtensionSpec, ExtensionWrite};
 use clusterconfig_store::{Partition, ResourceKind};
 
+use super::documents::ExtensionStatusDoc;
 use super::flux::ExtensionExisting;
 use super::writes::{Preconditions, WriteOutcome};
 use super::{App, ArmCaller, Attempt, Target, agent_facts, views};
@@ -78,15 +79,26 @@ impl App {
         write: ExtensionWrite,
         caller: &ArmCaller,
     ) -> Result<WriteOutcome, Attempt> {
-        if write.spec.is_flux() && existing.is_none() {
-            if let Some(other) = self.flux_extension(partition)? {
+        if existing.is_none() {
+            let catalog = self.catalog.current();
+            let single = catalog
+                .extension_type(&write.spec.extension_type)
+                .is_ok_and(|t| !t.allow_multiple_instances);
+            if single
+                && let Some(other) = self
+                    .readable::<ExtensionSpec, ExtensionStatusDoc>(partition, ResourceKind::Extension)?
+                    .into_iter()
+                    .find(|e| e.doc.spec.extension_type == write.spec.extension_type)
+            {
                 return Err(ArmError::conflict(format!(
-                    "microsoft.flux is already installed on this cluster as extension '{}'.",
-                    other.doc.name
+                    "{} is already installed on this cluster as extension '{}'; the type allows one instance per cluster.",
+                    write.spec.extension_type, other.doc.name
                 ))
                 .into());
             }
-            self.refuse_flux_install_over_flux_v1(partition)?;
+            if write.spec.is_flux() {
+                self.refuse_flux_install_over_flux_v1(partition)?;
+            }
         }
         let changes = self.secret_changes(target, partition, existing.as_ref(), &write.secrets);
         let catalog = self.catalog.current();

@@ -3,6 +3,7 @@
 
 mod desired;
 mod documents;
+mod extension_types;
 mod extension_upgrades;
 mod extensions;
 mod flux;
@@ -35,6 +36,7 @@ use crate::clock::Clock;
 use crate::hub::ChangeHub;
 
 pub use documents::{Aad, Codec, Document, ExtensionDocument, FluxDocument, SourceControlDocument};
+pub use extension_types::CatalogScope;
 pub use extension_upgrades::{AUTO_UPGRADE_SUBJECT, UpgradeOutcome};
 pub use operations::OperationResult;
 pub use reports::ReportOutcome;

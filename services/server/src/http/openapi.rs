@@ -130,6 +130,9 @@ fn path_example(name: &str) -> Option<serde_json::Value> {
         "clusterResourceName" => "connectedClusters",
         "clusterName" => "example-cluster",
         "name" => "example",
+        "extensionTypeName" => "microsoft.flux",
+        "versionNumber" => "1.23.0",
+        "location" => "eastus",
         _ => return None,
     }))
 }
@@ -146,6 +149,9 @@ fn path_parameters(path: &str) -> Vec<utoipa::openapi::path::Parameter> {
                 "clusterName" => "The cluster's name.",
                 "name" => "The resource's name (matched case-insensitively).",
                 "operationId" => "The operation's id, from the Azure-AsyncOperation URL.",
+                "extensionTypeName" => "The extension type (matched case-insensitively).",
+                "versionNumber" => "A version of the extension type.",
+                "location" => "An Azure location.",
                 _ => "",
             };
             ParameterBuilder::new()
@@ -162,6 +168,14 @@ fn path_parameters(path: &str) -> Vec<utoipa::openapi::path::Parameter> {
 
 /// The api-versions a route serves, as its request names them.
 fn api_versions(path: &str) -> Vec<&'static str> {
+    if path.starts_with(
+        "/subscriptions/{subscriptionId}/providers/Microsoft.KubernetesConfiguration/extensionTypes",
+    ) {
+        return super::arm::extension_types::SUBSCRIPTION_EXTENSION_TYPES_VERSIONS.to_vec();
+    }
+    if path.contains("/extensionTypes") {
+        return clusterconfig_model::extension_types::EXTENSION_TYPES_API_VERSIONS.to_vec();
+    }
     let surface = if path.starts_with("/providers/") {
         ApiSurface::ProviderOperations
     } else if path.contains("/fluxConfigurations") {
@@ -209,7 +223,8 @@ fn shared_parameters(
                     "true: delete at once, without the cluster's agent.",
                 ));
             }
-            if operation_id.ends_with("_List") {
+            // The catalog's lists are one page: they take no paging parameters.
+            if operation_id.ends_with("_List") && !path.contains("/extensionTypes") {
                 parameters.push(parameter(
                     "$skipToken",
                     ParameterIn::Query,

@@ -9,7 +9,10 @@ use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::arm::{extensions, flux_configurations, operations, source_control_configurations, subscriptions};
+use super::arm::{
+    extension_types, extensions, flux_configurations, operations, source_control_configurations,
+    subscriptions,
+};
 use super::dataplane::{desired_state, status};
 use super::policy::{assignments, definitions, inventory, remediations, states};
 use super::{AppState, health};
@@ -49,6 +52,16 @@ pub fn api_routes(api: Api) -> OpenApiRouter<Arc<AppState>> {
             ))
             .routes(routes!(extensions::operation_status))
             .routes(routes!(extensions::operation_result))
+            .routes(routes!(extension_types::list_by_cluster))
+            .routes(routes!(extension_types::get_by_cluster))
+            .routes(routes!(extension_types::versions_by_cluster))
+            .routes(routes!(extension_types::version_by_cluster))
+            .routes(routes!(extension_types::list_by_location))
+            .routes(routes!(extension_types::get_by_location))
+            .routes(routes!(extension_types::versions_by_location))
+            .routes(routes!(extension_types::version_by_location))
+            .routes(routes!(extension_types::list_by_subscription))
+            .routes(routes!(extension_types::get_by_subscription))
             .routes(routes!(source_control_configurations::list))
             .routes(routes!(
                 source_control_configurations::get,
@@ -215,6 +228,24 @@ fn canonical_cluster_path(path: &str) -> Option<String> {
             changed = true;
         }
     };
+    // ["", "subscriptions", s, "providers", NS, ("locations", l,)? "extensionTypes", t, "versions", v]
+    if segments
+        .get(3)
+        .is_some_and(|s| s.eq_ignore_ascii_case("providers"))
+    {
+        fix(&mut segments, 1, &["subscriptions"]);
+        fix(&mut segments, 3, &["providers"]);
+        fix(&mut segments, 4, &[NS]);
+        fix(&mut segments, 5, &["locations", "extensionTypes"]);
+        let types = if segments.get(5) == Some(&"locations") {
+            7
+        } else {
+            5
+        };
+        fix(&mut segments, types, &["extensionTypes"]);
+        fix(&mut segments, types + 2, &["versions"]);
+        return changed.then(|| segments.join("/"));
+    }
     // ["", "providers", NS, "operations"]
     if segments
         .get(1)
@@ -250,9 +281,14 @@ fn canonical_cluster_path(path: &str) -> Option<String> {
                     "extensions",
                     "sourceControlConfigurations",
                     "operations",
+                    "extensionTypes",
                 ],
             );
-            fix(&mut segments, base + 12, &["operations", "operationResults"]);
+            fix(
+                &mut segments,
+                base + 12,
+                &["operations", "operationResults", "versions"],
+            );
         }
     }
     changed.then(|| segments.join("/"))
@@ -279,6 +315,14 @@ mod tests {
             "/dataplane/v1/subscriptions/s/resourceGroups/rg/providers/a/b/c/desiredState"
         );
         assert!(canonical_path("/healthz").is_none());
+        assert_eq!(
+            canonical_path("/SUBSCRIPTIONS/s/PROVIDERS/microsoft.kubernetesconfiguration/Locations/EastUS/EXTENSIONTYPES/Microsoft.Flux/Versions/1.0.0").unwrap(),
+            "/subscriptions/s/providers/Microsoft.KubernetesConfiguration/locations/EastUS/extensionTypes/Microsoft.Flux/versions/1.0.0"
+        );
+        assert_eq!(
+            canonical_path("/subscriptions/s/resourceGroups/rg/providers/a/b/c/providers/Microsoft.KubernetesConfiguration/EXTENSIONTYPES/t/VERSIONS").unwrap(),
+            "/subscriptions/s/resourceGroups/rg/providers/a/b/c/providers/Microsoft.KubernetesConfiguration/extensionTypes/t/versions"
+        );
     }
 
     #[test]

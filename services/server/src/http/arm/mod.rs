@@ -1,5 +1,6 @@
 //! The ARM API of `Microsoft.KubernetesConfiguration`.
 
+pub mod extension_types;
 pub mod extensions;
 pub mod flux_configurations;
 pub mod operations;
