@@ -139,6 +139,11 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "UnsupportedMediaType";
     pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
     pub const AUTHORIZATION_FAILED: &str = "AuthorizationFailed";
+    pub const INVALID_AUTHENTICATION_TOKEN: &str = "InvalidAuthenticationToken";
+    pub const EXPIRED_AUTHENTICATION_TOKEN: &str = "ExpiredAuthenticationToken";
+    pub const INVALID_AUTHENTICATION_TOKEN_AUDIENCE: &str = "InvalidAuthenticationTokenAudience";
+    pub const INVALID_AUTHENTICATION_TOKEN_TENANT: &str = "InvalidAuthenticationTokenTenant";
+    pub const AUTHENTICATION_UNAVAILABLE: &str = "AuthenticationUnavailable";
     pub const INVALID_SKIP_TOKEN: &str = "InvalidSkipToken";
     pub const READ_ONLY_DISABLED_SUBSCRIPTION: &str = "ReadOnlyDisabledSubscription";
     pub const SUBSCRIPTION_NOT_REGISTERED: &str = "SubscriptionNotRegistered";

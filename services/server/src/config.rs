@@ -398,6 +398,51 @@ pub struct AuthConfig {
     /// The key that signs ARM and agent tokens; `{data_dir}/signing-key` (made on first start, mode 0600) when
     /// unset. Every instance sharing a store needs the same key.
     pub signing_key_file: Option<PathBuf>,
+    /// Entra ID (Azure AD) access tokens, as a resource provider behind ARM receives them, beside the service's
+    /// own tokens.
+    pub entra: EntraConfig,
+}
+
+/// Entra ID token validation: OpenID Connect discovery and signing keys from `authority`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EntraConfig {
+    /// e.g. `https://login.microsoftonline.com/{tenant id}/v2.0`; discovery is read from
+    /// `{authority}/.well-known/openid-configuration`. Unset: Entra tokens are not accepted.
+    pub authority: Option<String>,
+    /// Audiences (`aud`) of ARM API tokens: the provider's application id URI and/or client id.
+    pub audiences: Vec<String>,
+    /// Tenants (`tid`) whose tokens are accepted; empty: any the issuer check lets through.
+    pub tenants: Vec<String>,
+    /// Client ids (`appid` / `azp`) of Azure Resource Manager: only their tokens' `x-ms-client-*` and
+    /// `x-ms-arm-resource-system-data` headers are believed.
+    pub arm_app_ids: Vec<String>,
+    /// Audiences of the agents' managed-identity tokens on the data plane; empty: agents use service tokens only.
+    pub agent_audiences: Vec<String>,
+    /// How far the token's `exp` and `nbf` may be off the service's clock.
+    #[serde(with = "humantime_serde")]
+    pub clock_skew: Duration,
+    /// Signing keys are fetched again after this long (key rollover).
+    #[serde(with = "humantime_serde")]
+    pub keys_max_age: Duration,
+    /// A token signed by an unknown key fetches the keys again, at most this often.
+    #[serde(with = "humantime_serde")]
+    pub unknown_key_refresh_interval: Duration,
+}
+
+impl Default for EntraConfig {
+    fn default() -> Self {
+        Self {
+            authority: None,
+            audiences: Vec::new(),
+            tenants: Vec::new(),
+            arm_app_ids: Vec::new(),
+            agent_audiences: Vec::new(),
+            clock_skew: Duration::from_secs(300),
+            keys_max_age: Duration::from_secs(24 * 3600),
+            unknown_key_refresh_interval: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -626,6 +671,11 @@ impl Config {
     }
 
     fn check(&self) -> anyhow::Result<()> {
+        let entra = &self.auth.entra;
+        anyhow::ensure!(
+            entra.authority.is_none() || !(entra.audiences.is_empty() && entra.agent_audiences.is_empty()),
+            "auth.entra.authority needs auth.entra.audiences (ARM API) or auth.entra.agent_audiences (data plane)"
+        );
         anyhow::ensure!(
             self.lifetimes.secret_retention <= MAX_SECRET_RETENTION,
             "lifetimes.secret_retention must be at most 48h (protected settings are kept for less than 48 hours)"

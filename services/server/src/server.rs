@@ -351,6 +351,7 @@ pub async fn start_with(
         keyring: keyring.clone(),
         tasks: board,
         http: http_settings(config, arm_addr),
+        entra: crate::auth::entra::EntraVerifier::new(&config.auth.entra).map(Arc::new),
     });
     let limits = Limits {
         header_read_timeout: config.http.header_read_timeout,

@@ -29,7 +29,7 @@ impl IntoResponse for HttpError {
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                .insert(header::WWW_AUTHENTICATE, www_authenticate(&self.0));
         }
         if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
             // The rest of an oversized (or stalled) body is never read, so the connection cannot carry another request: say
@@ -43,6 +43,52 @@ impl IntoResponse for HttpError {
 }
 
 pub type HttpResult<T = Response> = Result<T, HttpError>;
+
+/// RFC 6750's challenge: a token that was presented and refused is an `invalid_token`, with why.
+fn www_authenticate(err: &ArmError) -> HeaderValue {
+    let token_refused = [
+        codes::INVALID_AUTHENTICATION_TOKEN,
+        codes::EXPIRED_AUTHENTICATION_TOKEN,
+        codes::INVALID_AUTHENTICATION_TOKEN_AUDIENCE,
+        codes::INVALID_AUTHENTICATION_TOKEN_TENANT,
+    ]
+    .contains(&err.code.as_ref());
+    if !token_refused {
+        return HeaderValue::from_static("Bearer");
+    }
+    let description: String = err
+        .message
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\' || *c == ' ')
+        .collect();
+    HeaderValue::from_str(&format!(
+        "Bearer error=\"invalid_token\", error_description=\"{description}\""
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\""))
+}
+
+/// An Entra ID token refused, as ARM words it.
+pub fn token_refused(err: crate::auth::entra::EntraError) -> HttpError {
+    use crate::auth::entra::EntraError;
+    let code = match err {
+        EntraError::Expired => codes::EXPIRED_AUTHENTICATION_TOKEN,
+        EntraError::WrongAudience => codes::INVALID_AUTHENTICATION_TOKEN_AUDIENCE,
+        EntraError::WrongTenant => codes::INVALID_AUTHENTICATION_TOKEN_TENANT,
+        EntraError::KeysUnavailable => {
+            return HttpError(ArmError::new(
+                503,
+                codes::AUTHENTICATION_UNAVAILABLE,
+                "The token cannot be verified now: the authority's signing keys are out of reach. Retry the request later.",
+            ));
+        }
+        _ => codes::INVALID_AUTHENTICATION_TOKEN,
+    };
+    HttpError(ArmError::new(
+        401,
+        code,
+        format!("The access token is invalid: {err}."),
+    ))
+}
 
 pub fn unauthorized(message: impl Into<String>) -> HttpError {
     HttpError(ArmError::new(401, codes::AUTHENTICATION_FAILED, message))

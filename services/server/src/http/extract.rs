@@ -17,9 +17,10 @@ use clusterconfig_model::arm::{CreatedByType, SystemData};
 use clusterconfig_model::error::{ArmError, codes};
 use clusterconfig_model::ids::{ClusterId, ResourceType};
 
-use super::error::{HttpError, forbidden, unauthorized};
+use super::error::{HttpError, forbidden, token_refused, unauthorized};
 use super::{AppState, links};
 use crate::app::{App, ArmCaller, Preconditions, Target};
+use crate::auth::entra::{Audience, EntraVerifier};
 use crate::auth::{AGENT_AUDIENCE, ARM_AUDIENCE, SigningKey, TokenError};
 
 fn bearer(parts: &Parts) -> Result<&str, HttpError> {
@@ -53,7 +54,11 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, HttpError> {
-        let claims = verify(&state.key, &state.app, bearer(parts)?, ARM_AUDIENCE)?;
+        let token = bearer(parts)?;
+        if signed_by_entra(token) {
+            return entra_caller(parts, state, token).await;
+        }
+        let claims = verify(&state.key, &state.app, token, ARM_AUDIENCE)?;
         // Only ARM knows who made a change through it: from anyone else the header would be a forged record.
         let from_arm = state.http.arm_identities.contains(&claims.sub);
         let system_data = parts
@@ -68,6 +73,75 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             system_data,
         }))
     }
+}
+
+/// Entra ID signs with RS256; the service's own tokens are HS256.
+fn signed_by_entra(token: &str) -> bool {
+    jsonwebtoken::decode_header(token).is_ok_and(|header| header.alg == jsonwebtoken::Algorithm::RS256)
+}
+
+fn entra_of(state: &AppState) -> Result<&EntraVerifier, HttpError> {
+    state.entra.as_deref().ok_or_else(|| {
+        unauthorized("Entra ID tokens are not accepted here (auth.entra.authority is not configured).")
+    })
+}
+
+/// The ARM caller of an Entra ID token. ARM's own token (its client id is in `auth.entra.arm_app_ids`) says
+/// who called ARM in its `x-ms-client-*` headers and the change's systemData in
+/// `x-ms-arm-resource-system-data`; anyone else's token speaks for itself and its headers are not believed.
+async fn entra_caller(parts: &Parts, state: &AppState, token: &str) -> Result<Caller, HttpError> {
+    let entra = entra_of(state)?;
+    let claims = entra
+        .verify(token, Audience::Arm, state.app.now())
+        .await
+        .map_err(token_refused)?;
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    if entra.is_arm(&claims) {
+        let system_data =
+            header("x-ms-arm-resource-system-data").and_then(|v| serde_json::from_str::<SystemData>(&v).ok());
+        let subject = header("x-ms-client-principal-name")
+            .or_else(|| header("x-ms-client-principal-id"))
+            .or(claims.oid.clone())
+            .unwrap_or_default();
+        let subject_type = system_data
+            .as_ref()
+            .and_then(|d| d.last_modified_by_type)
+            .unwrap_or(if subject.contains('@') {
+                CreatedByType::User
+            } else {
+                CreatedByType::Application
+            });
+        return Ok(Caller(ArmCaller {
+            subject,
+            subject_type,
+            system_data,
+        }));
+    }
+    let subject_type = if claims.xms_mirid.is_some() {
+        CreatedByType::ManagedIdentity
+    } else if claims.idtyp.as_deref() == Some("app") || claims.scp.is_none() {
+        CreatedByType::Application
+    } else {
+        CreatedByType::User
+    };
+    let subject = claims
+        .upn
+        .or(claims.preferred_username)
+        .or(claims.oid)
+        .or(claims.sub)
+        .unwrap_or_default();
+    Ok(Caller(ArmCaller {
+        subject,
+        subject_type,
+        system_data: None,
+    }))
 }
 
 /// Query parameters, looked up case-insensitively.
@@ -197,7 +271,11 @@ impl FromRequestParts<Arc<AppState>> for AgentOf {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, HttpError> {
-        let claims = verify(&state.key, &state.app, bearer(parts)?, AGENT_AUDIENCE)?;
+        let token = bearer(parts)?.to_owned();
+        if signed_by_entra(&token) {
+            return managed_identity_agent(parts, state, &token).await;
+        }
+        let claims = verify(&state.key, &state.app, &token, AGENT_AUDIENCE)?;
         let ClusterPath(cluster) = ClusterPath::from_request_parts(parts, state).await?;
         if claims.cluster.as_deref() != Some(cluster.key().as_str()) {
             return Err(forbidden("The agent token was issued for another cluster."));
@@ -206,6 +284,35 @@ impl FromRequestParts<Arc<AppState>> for AgentOf {
         // each data-plane call reads anyway.
         Ok(AgentOf(cluster, claims.issued_at()))
     }
+}
+
+/// An agent presenting its cluster's managed-identity token: the identity's resource (`xms_mirid`) must be the
+/// path's cluster.
+async fn managed_identity_agent(
+    parts: &mut Parts,
+    state: &Arc<AppState>,
+    token: &str,
+) -> Result<AgentOf, HttpError> {
+    let entra = entra_of(state)?;
+    if !entra.accepts_agents() {
+        return Err(unauthorized(
+            "Managed-identity tokens are not accepted here (auth.entra.agent_audiences is not configured).",
+        ));
+    }
+    let claims = entra
+        .verify(token, Audience::Agent, state.app.now())
+        .await
+        .map_err(token_refused)?;
+    let ClusterPath(cluster) = ClusterPath::from_request_parts(parts, state).await?;
+    let own = claims
+        .xms_mirid
+        .as_deref()
+        .and_then(|id| ClusterId::parse(id).ok())
+        .ok_or_else(|| forbidden("The managed-identity token's identity (xms_mirid) is not a cluster's."))?;
+    if own.key() != cluster.key() {
+        return Err(forbidden("The managed-identity token is for another cluster."));
+    }
+    Ok(AgentOf(cluster, claims.issued_at()))
 }
 
 /// A request body, read within the size limit; parsed only after the api-version is checked.

@@ -75,6 +75,8 @@ pub struct AppState {
     pub keyring: Arc<crate::keyring::Keyring>,
     pub tasks: Arc<crate::tasks::TaskBoard>,
     pub http: HttpSettings,
+    /// Entra ID tokens, when `auth.entra` names an authority.
+    pub entra: Option<Arc<crate::auth::entra::EntraVerifier>>,
 }
 
 /// The service for the given APIs, ready to serve: path canonicalisation runs before routing.

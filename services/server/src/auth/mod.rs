@@ -1,5 +1,8 @@
 //! Bearer tokens signed by the service's own key: ARM tokens for the resource-provider API, and agent tokens
-//! bound to one cluster for the data plane.
+//! bound to one cluster for the data plane. Entra ID tokens, as ARM and managed identities present them, are
+//! checked by `entra`.
+
+pub mod entra;
 
 use std::io::Write as _;
 use std::path::Path;
