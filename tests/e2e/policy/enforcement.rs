@@ -35,8 +35,21 @@ async fn continuous_remediation_redeploys_drift_and_a_new_cluster_is_deployed_to
         "{}/providers/Microsoft.KubernetesConfiguration/fluxConfigurations/public-git?api-version=2022-03-01",
         clusters[0]
     );
+    // Compliance asks only that the configuration exists as assigned (the built-ins' existence condition), not
+    // that its agent applied it: wait for that, or the delete meets the first write still running.
+    let applied = eventually(TIMEOUT, || {
+        let request = fleet.arm.get(&configuration);
+        async move { request.await.body["properties"]["provisioningState"] == "Succeeded" }
+    })
+    .await;
+    assert!(applied, "the deployed configuration is applied");
     let deleted = fleet.arm.delete(&configuration).await;
-    assert!(matches!(deleted.status, 200 | 202 | 204), "{}", deleted.text);
+    assert!(
+        matches!(deleted.status, 200 | 202 | 204),
+        "{}\n{}",
+        deleted.text,
+        fleet.server.logs()
+    );
     let back = eventually(TIMEOUT, || {
         let request = fleet.arm.get(&configuration);
         async move {
