@@ -18,6 +18,7 @@ mod rendered_objects;
 mod shutdown;
 mod stores;
 mod subscriptions;
+mod telemetry;
 mod validation;
 mod versions;
 

@@ -43,6 +43,36 @@ pub struct Config {
     pub crypto: CryptoConfig,
     pub tasks: TasksConfig,
     pub policy: PolicyConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// Where traces and metrics go (logs: `log_format`, `log_level`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// An OTLP/HTTP receiver (an OpenTelemetry Collector, Azure Monitor's agent): traces go to
+    /// `{otlp_endpoint}/v1/traces`, metrics to `{otlp_endpoint}/v1/metrics`. Unset: no export (metrics are
+    /// still served on `/metrics`).
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the traces and metrics.
+    pub service_name: String,
+    /// How often metrics are exported over OTLP.
+    #[serde(with = "humantime_serde")]
+    pub metrics_export_interval: Duration,
+    /// The longest a finished span waits in the batch before it is exported.
+    #[serde(with = "humantime_serde")]
+    pub trace_export_delay: Duration,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "clusterconfig".to_owned(),
+            metrics_export_interval: Duration::from_secs(60),
+            trace_export_delay: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Where policy deployments resolve the Key Vault references of their `securestring` parameters.
@@ -535,6 +565,7 @@ impl Default for Config {
             crypto: CryptoConfig::default(),
             tasks: TasksConfig::default(),
             policy: PolicyConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -639,6 +670,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "crypto",
     "tasks",
     "policy",
+    "telemetry",
 ];
 
 impl Config {

@@ -4,7 +4,9 @@
 //! once, so agents reconnect to another instance instead of holding this one open.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::watch;
 
@@ -16,6 +18,8 @@ struct Signal {
     operations_moved: u64,
     /// Moves when the cluster's state changed without a newer version (it was purged): waiters look again.
     rechecks: u64,
+    /// When `version` was published: how long its waiters took to be answered is measured from here.
+    published_at: Option<Instant>,
 }
 
 pub struct ChangeHub {
@@ -26,6 +30,8 @@ pub struct ChangeHub {
     draining: watch::Sender<bool>,
     /// The most long-polls one cluster may hold at once (a cluster has one agent, maybe a few replicas).
     max_waiters_per_cluster: usize,
+    /// Subscriptions alive now (waiting long-polls), for metrics.
+    waiting: AtomicUsize,
 }
 
 /// The default of `dataplane.max_waiters_per_cluster`.
@@ -59,6 +65,7 @@ impl ChangeHub {
             resync: watch::channel(0).0,
             draining: watch::channel(false).0,
             max_waiters_per_cluster,
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -86,6 +93,7 @@ impl ChangeHub {
             return Err(Crowded { limit });
         }
         let receiver = sender.subscribe();
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         let resync = self.resync.subscribe();
         let draining = self.draining.subscribe();
         Ok(Subscription {
@@ -95,6 +103,11 @@ impl ChangeHub {
             resync,
             draining,
         })
+    }
+
+    /// Long-polls (and watchers) waiting now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Tells every waiter to look at the store again.
@@ -119,6 +132,7 @@ impl ChangeHub {
                 let newer = version > current.version;
                 if newer {
                     current.version = version;
+                    current.published_at = Some(Instant::now());
                 }
                 newer
             });
@@ -186,6 +200,11 @@ impl Subscription {
         }
     }
 
+    /// When the version this subscription last saw was published (by this process).
+    pub fn published_at(&self) -> Option<Instant> {
+        self.receiver.borrow().published_at
+    }
+
     /// Resolves at the cluster's next change of any kind (a version, an operation that may have ended, a
     /// resync), or when the process drains.
     pub async fn next_change(&mut self) {
@@ -208,6 +227,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        self.hub.waiting.fetch_sub(1, Ordering::Relaxed);
         let mut waiters = self.hub.waiters.lock().expect("hub lock");
         if let Some(sender) = waiters.get(&self.cluster)
             && sender.receiver_count() <= 1

@@ -279,9 +279,12 @@ impl Keyring {
                 .filter(|id| keys.get(id).is_none_or(|k| !self.usable(k, now)))
                 .collect()
         };
+        let metrics = crate::telemetry::metrics();
+        metrics.data_key_lookups(true, (ids.len() - missing.len()) as u64);
         if missing.is_empty() {
             return Ok(());
         }
+        metrics.data_key_lookups(false, missing.len() as u64);
         let records = self
             .store
             .data_keys()

@@ -187,7 +187,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log_format, &config.log_level);
+    let telemetry = telemetry::init(&config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let running = server::start(&config, clock).await?;
     let data_dir = server::absolute(config.data_dir.clone());
@@ -210,7 +210,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("  agent:        clusterconfig{data_dir_flag} token agent --cluster <cluster resource id>");
     tracing::info!(arm = %running.arm_addr, dataplane = %running.dataplane_addr, "serving");
     reload_catalog_on_sighup(running.state.app.catalog().clone());
-    running.run_until(shutdown_signal()).await
+    let served = running.run_until(shutdown_signal()).await;
+    // The last spans and metrics go out before the process ends (the exporters block: off the runtime).
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    served
 }
 
 /// SIGHUP reads the extension catalog again at once (it is also re-read when its file changes).

@@ -271,10 +271,12 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>, overrides: Overrides)
     if let Some(wrap) = overrides.wrap_store {
         store = wrap(store);
     }
-    let provider = match overrides.key_provider {
+    // Every call of the store and the key provider is a span and a timing (`telemetry`).
+    let store = crate::telemetry::InstrumentedStore::wrap(store);
+    let provider = crate::telemetry::InstrumentedKeyProvider::wrap(match overrides.key_provider {
         Some(provider) => provider,
         None => key_provider(config)?,
-    };
+    });
     let keyring = Keyring::start(
         store.clone(),
         provider,
@@ -335,6 +337,7 @@ pub async fn start_with(
 ) -> anyhow::Result<Running> {
     let Built { app, keyring, key } = build(config, clock, overrides).await?;
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    crate::telemetry::observe(app.hub());
     let driver = Driver::for_service(app.clone(), keyring.clone(), config);
     let board = driver.board();
     let mut background = driver.spawn(shutdown_rx.clone());

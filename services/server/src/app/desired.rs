@@ -71,6 +71,9 @@ impl App {
                     let shared = self.shared_desired_state(cluster, published, deadline).await?;
                     super::reports::refuse_revoked(shared.record.as_ref(), issued_at)?;
                     if shared.state.version != known {
+                        if let Some(at) = subscription.published_at() {
+                            crate::telemetry::metrics().change_delivered(at.elapsed());
+                        }
                         return Ok(Some(shared.state.clone()));
                     }
                     // The store did not show the change before the wait's end.

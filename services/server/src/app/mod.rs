@@ -249,7 +249,18 @@ impl App {
             .iter()
             .any(|w| matches!(w, Write::PutResource { .. } | Write::DeleteResource { .. }));
         let cluster = resources_changed.then(|| change.cluster.clone());
+        let operations: Vec<(&'static str, &'static str)> = change
+            .writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::PutOperation { record, .. } => Some((record.kind.as_str(), operation_state(record))),
+                _ => None,
+            })
+            .collect();
         let committed = self.store.commit(change).await?;
+        for (kind, state) in operations {
+            crate::telemetry::metrics().operation(kind, state);
+        }
         if let Some(cluster) = cluster {
             self.policy
                 .cluster_changed(&cluster, policy::Trigger::ResourcesChanged);
@@ -375,6 +386,19 @@ pub fn store_error(err: StoreError) -> ArmError {
                 "The service could not complete the request; retry it later.",
             )
         }
+    }
+}
+
+/// What a committed operation record says happened, for the operations metric: `started`, or how it ended.
+fn operation_state(record: &clusterconfig_store::OperationRecord) -> &'static str {
+    if record.ended_at.is_none() {
+        return "started";
+    }
+    match record.status.as_str() {
+        "Succeeded" => "Succeeded",
+        "Failed" => "Failed",
+        "Canceled" => "Canceled",
+        _ => "ended",
     }
 }
 

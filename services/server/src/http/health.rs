@@ -74,3 +74,22 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
 pub async fn tasks(State(state): State<Arc<AppState>>) -> Response {
     Json(json!({"tasks": state.tasks.statuses()})).into_response()
 }
+
+/// The service's metrics in Prometheus' text format, for a scrape (`prometheus.io/scrape` on the pod).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "Metrics_Scrape",
+    summary = "Metrics in Prometheus' text exposition format (0.0.4).",
+    responses((status = 200, description = "The metrics.", content_type = "text/plain")),
+)]
+pub async fn metrics() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::prometheus_text(),
+    )
+        .into_response()
+}

@@ -151,12 +151,43 @@ async fn request_context(request: Request, next: Next) -> Response {
         )
     };
     let echo_client_id = return_client_id.is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(),
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |matched| matched.as_str())
+        .to_owned();
+    let span = tracing::info_span!("request", method = %method, path = %request.uri().path(),
         request_id = %request_id, correlation_id = correlation.as_deref().unwrap_or(""),
-        client_request_id = client_request_id.as_deref().unwrap_or(""));
+        client_request_id = client_request_id.as_deref().unwrap_or(""),
+        otel.name = %format!("{method} {route}"), otel.kind = "server", http.route = %route,
+        http.request.method = %method, http.response.status_code = tracing::field::Empty,
+        arm.operation_id = tracing::field::Empty, otel.status_code = tracing::field::Empty);
+    // The caller's W3C trace context (`traceparent`): this request's span continues its trace.
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&opentelemetry_http::HeaderExtractor(request.headers()))
+    });
+    let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
     let started = Instant::now();
     async move {
         let mut response = next.run(request).await;
+        let status = response.status();
+        let current = tracing::Span::current();
+        current.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            current.record("otel.status_code", "ERROR");
+        }
+        // A long-running operation's id, from the status URL the answer gives.
+        if let Some(operation) = response
+            .headers()
+            .get("azure-asyncoperation")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|url| url.split('?').next())
+            .and_then(|url| url.rsplit('/').next())
+        {
+            current.record("arm.operation_id", operation);
+        }
+        crate::telemetry::metrics().request(&route, &method, status.as_u16(), started.elapsed());
         let headers = response.headers_mut();
         headers.insert(
             "x-ms-request-id",
@@ -169,7 +200,7 @@ async fn request_context(request: Request, next: Next) -> Response {
             headers.insert("x-ms-correlation-request-id", id);
         }
         tracing::info!(
-            status = response.status().as_u16(),
+            status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "request"
         );

@@ -125,7 +125,8 @@ pub fn api_routes(api: Api) -> OpenApiRouter<Arc<AppState>> {
         Api::Health => OpenApiRouter::new()
             .routes(routes!(health::live))
             .routes(routes!(health::ready))
-            .routes(routes!(health::tasks)),
+            .routes(routes!(health::tasks))
+            .routes(routes!(health::metrics)),
     }
 }
 

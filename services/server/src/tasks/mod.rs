@@ -202,7 +202,11 @@ impl Driver {
 pub async fn run_once(task: &dyn BackgroundTask, board: &TaskBoard) {
     let name = task.name();
     board.update(name, |s| s.last_started = Some(Utc::now()));
-    let outcome = task.activate().await;
+    // Each run is a trace of its own: a root span, with the store and key-provider calls under it.
+    let span = tracing::info_span!(parent: None, "task", otel.name = %format!("task.{name}"), task = name);
+    let started = std::time::Instant::now();
+    let outcome = tracing::Instrument::instrument(task.activate(), span).await;
+    crate::telemetry::metrics().task_run(name, started.elapsed(), outcome.is_ok());
     board.update(name, |s| {
         s.runs += 1;
         s.last_finished = Some(Utc::now());
