@@ -92,7 +92,22 @@ impl DeploymentRecord {
                     self.last_updated_on = now;
                     return;
                 }
-                // Deleted since, or still being applied.
+                // Deleted before it was seen applied: the deployment is over (else a Running deployment
+                // would hold off continuous remediation of the very drift that deleted it, for good).
+                None => {
+                    self.status = DeploymentStatus::Failed;
+                    self.error = Some(
+                        ArmError::new(
+                            400,
+                            codes::DEPLOYMENT_FAILED,
+                            format!("The deployed {kind} '{name}' was deleted before the cluster was seen applying it."),
+                        )
+                        .to_detail(),
+                    );
+                    self.last_updated_on = now;
+                    return;
+                }
+                // Still being applied.
                 _ => all_succeeded = false,
             }
         }
@@ -271,5 +286,54 @@ impl App {
             },
             version,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running() -> DeploymentRecord {
+        let now = Utc::now();
+        DeploymentRecord {
+            deployment_id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Resources/deployments/d"
+                .into(),
+            status: DeploymentStatus::Running,
+            remediation: None,
+            resources: vec![("flux".into(), "public-git".into())],
+            error: None,
+            created_on: now,
+            last_updated_on: now,
+        }
+    }
+
+    fn view(state: &str) -> Vec<(ResourceKind, Value)> {
+        vec![(
+            ResourceKind::FluxConfiguration,
+            serde_json::json!({"name": "Public-Git", "properties": {"provisioningState": state}}),
+        )]
+    }
+
+    #[test]
+    fn a_deployment_settles_by_its_resources_states() {
+        let now = Utc::now();
+        let mut applying = running();
+        applying.settle(&view("Creating"), now);
+        assert_eq!(applying.status, DeploymentStatus::Running);
+        applying.settle(&view("Succeeded"), now);
+        assert_eq!(applying.status, DeploymentStatus::Succeeded);
+        let mut failing = running();
+        failing.settle(&view("Failed"), now);
+        assert_eq!(failing.status, DeploymentStatus::Failed);
+    }
+
+    #[test]
+    fn a_resource_deleted_before_it_was_seen_applied_ends_the_deployment() {
+        // A Running deployment holds off continuous remediation: one whose resource is gone must end, or the
+        // drift that deleted it would never be remediated.
+        let mut deleted = running();
+        deleted.settle(&[], Utc::now());
+        assert_eq!(deleted.status, DeploymentStatus::Failed);
+        assert!(deleted.error.unwrap().message.contains("deleted"));
     }
 }
