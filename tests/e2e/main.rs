@@ -6,6 +6,7 @@ mod arm_contract;
 mod dataplane;
 mod encryption;
 mod extension_types;
+mod fleet_page;
 mod flux_v1;
 mod http_limits;
 mod instances;

@@ -253,6 +253,13 @@ pub struct TasksConfig {
     /// moves the auto-upgrading extensions of every cluster to the versions it allows.
     #[serde(with = "humantime_serde")]
     pub extension_auto_upgrade: Duration,
+    /// The fleet page's index re-reads changed clusters when woken by their changes; the period only bounds a
+    /// missed wake-up.
+    #[serde(with = "humantime_serde")]
+    pub fleet_index: Duration,
+    /// How often the fleet index goes over every cluster (what changed unseen, clusters gone).
+    #[serde(with = "humantime_serde")]
+    pub fleet_rescan: Duration,
 }
 
 impl Default for CryptoConfig {
@@ -298,6 +305,8 @@ impl Default for TasksConfig {
             policy_remediation: Duration::from_secs(5),
             policy_assignments_refresh: Duration::from_secs(30),
             extension_auto_upgrade: Duration::from_secs(60),
+            fleet_index: Duration::from_secs(5),
+            fleet_rescan: Duration::from_secs(600),
         }
     }
 }

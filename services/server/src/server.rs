@@ -342,7 +342,7 @@ pub async fn start_with(
     let board = driver.board();
     let mut background = driver.spawn(shutdown_rx.clone());
     if let Some(feed) = app.store().changes() {
-        background.spawn(relay_changes(feed, app.hub().clone(), shutdown_rx.clone()));
+        background.spawn(relay_changes(feed, app.clone(), shutdown_rx.clone()));
     }
     let arm = TcpListener::bind(config.arm_listen)
         .await
@@ -401,10 +401,10 @@ pub async fn start_with(
     })
 }
 
-/// Relays changes other instances made (through the store's feed) to this instance's waiters.
+/// Relays changes other instances made (through the store's feed) to this instance's waiters and fleet index.
 async fn relay_changes(
     mut feed: clusterconfig_store::ChangeFeed,
-    hub: Arc<ChangeHub>,
+    app: Arc<App>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     use futures::StreamExt;
@@ -413,8 +413,11 @@ async fn relay_changes(
         tokio::select! {
             _ = stop => return,
             event = feed.next() => match event {
-                Some(FeedEvent::Changed { cluster, version }) => hub.publish(&cluster, version),
-                Some(FeedEvent::Resync) => hub.resync(),
+                Some(FeedEvent::Changed { cluster, version }) => {
+                    app.hub().publish(&cluster, version);
+                    app.fleet().touch(&cluster);
+                }
+                Some(FeedEvent::Resync) => app.hub().resync(),
                 None => return,
             },
         }

@@ -334,6 +334,7 @@ async fn the_task_driver_reports_each_tasks_last_run() {
             "data_key_reseal",
             "data_key_rollover",
             "extension_auto_upgrade",
+            "fleet_index",
             "key_refresh",
             "key_rotation",
             "operation_retention",

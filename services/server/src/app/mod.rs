@@ -6,6 +6,7 @@ mod documents;
 mod extension_types;
 mod extension_upgrades;
 mod extensions;
+pub mod fleet;
 mod flux;
 mod lifetimes;
 mod operations;
@@ -163,6 +164,8 @@ pub struct App {
     shared_reads: shared_reads::SharedReads,
     /// Azure Policy: assignments in force and the clusters waiting for evaluation.
     policy: policy::PolicyRuntime,
+    /// The fleet as the operator's page shows it.
+    fleet: fleet::FleetIndex,
 }
 
 impl App {
@@ -184,6 +187,7 @@ impl App {
             settings,
             shared_reads: shared_reads::SharedReads::default(),
             policy: policy::PolicyRuntime::default(),
+            fleet: fleet::FleetIndex::default(),
         }
     }
 
@@ -257,7 +261,9 @@ impl App {
                 _ => None,
             })
             .collect();
+        let changed_cluster = change.cluster.clone();
         let committed = self.store.commit(change).await?;
+        self.fleet.touch(&changed_cluster);
         for (kind, state) in operations {
             crate::telemetry::metrics().operation(kind, state);
         }

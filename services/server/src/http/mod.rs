@@ -26,6 +26,7 @@ pub mod arm;
 pub mod dataplane;
 pub mod error;
 pub mod extract;
+pub mod fleet;
 pub mod health;
 pub mod links;
 pub mod listener;

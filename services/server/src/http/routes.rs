@@ -141,7 +141,13 @@ pub fn router(apis: &[Api], arm_deadline: Duration) -> Router<Arc<AppState>> {
             other => vec![other],
         })
         .collect::<Vec<_>>();
-    apis.iter().fold(Router::new(), |router, &api| {
+    // The operator's fleet page goes with the ARM API (the same callers, the same tokens).
+    let pages = if apis.contains(&Api::Arm) {
+        super::fleet::router()
+    } else {
+        Router::new()
+    };
+    apis.iter().fold(pages, |router, &api| {
         let mut routes = api_routes(api);
         if matches!(api, Api::Arm | Api::Policy) {
             routes = routes.route_layer(axum::middleware::from_fn(move |request, next| {

@@ -5,6 +5,7 @@
 mod data_key_reseal;
 mod data_key_rollover;
 mod extension_auto_upgrade;
+mod fleet_index;
 mod key_refresh;
 mod key_rotation;
 mod operation_retention;
@@ -32,6 +33,7 @@ use crate::keyring::Keyring;
 pub use data_key_reseal::DataKeyReseal;
 pub use data_key_rollover::DataKeyRollover;
 pub use extension_auto_upgrade::ExtensionAutoUpgrade;
+pub use fleet_index::FleetIndexTask;
 pub use key_refresh::KeyRefresh;
 pub use key_rotation::KeyRotation;
 pub use operation_retention::OperationRetention;
@@ -142,6 +144,10 @@ impl Driver {
         driver.register(
             Arc::new(ExtensionAutoUpgrade::new(app.clone())),
             periods.extension_auto_upgrade,
+        );
+        driver.register(
+            Arc::new(FleetIndexTask::new(app.clone(), periods.fleet_rescan)),
+            periods.fleet_index,
         );
         driver.register(
             Arc::new(PolicyRemediation {
