@@ -235,6 +235,23 @@ async fn a_put_is_traced_in_the_callers_trace_and_counted_in_the_metrics() {
         assert!(text.contains(family), "{family} in:\n{text}");
     }
 
+    // Gauges from the fleet index: agents by last contact, resources by state (the index catches up with the
+    // PUT within about a second).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (text, _) = scrape(&env).await;
+        let fleet = text.lines().any(|l| {
+            l.starts_with("clusterconfig_resources{")
+                && l.contains("resource_type=\"fluxConfigurations\"")
+                && l.contains("provisioning_state=\"Creating\"")
+        });
+        if fleet && text.contains("clusterconfig_agents{") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "fleet gauges in:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // Metrics go over OTLP too.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

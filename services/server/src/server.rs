@@ -337,7 +337,7 @@ pub async fn start_with(
 ) -> anyhow::Result<Running> {
     let Built { app, keyring, key } = build(config, clock, overrides).await?;
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-    crate::telemetry::observe(app.hub());
+    crate::telemetry::observe(&app);
     let driver = Driver::for_service(app.clone(), keyring.clone(), config);
     let board = driver.board();
     let mut background = driver.spawn(shutdown_rx.clone());

@@ -140,6 +140,39 @@ impl FleetIndex {
         *self.indexed_at.lock().expect("fleet lock") = Some(at);
     }
 
+    /// Clusters by how long ago their agent was last in contact (`never`, `5m`, `1h`, `24h`, `older`: within
+    /// 5 minutes, an hour, a day, or longer ago), for the agents gauge.
+    pub fn agents_by_contact_age(&self, now: DateTime<Utc>) -> BTreeMap<&'static str, u64> {
+        let mut counts = BTreeMap::new();
+        for cluster in self.clusters.read().expect("fleet lock").values() {
+            let bucket = match cluster.last_contact.map(|at| (now - at).num_seconds()) {
+                None => "never",
+                Some(..300) => "5m",
+                Some(..3600) => "1h",
+                Some(..86400) => "24h",
+                Some(_) => "older",
+            };
+            *counts.entry(bucket).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Resources by type, provisioning state and compliance state, for the resources gauge.
+    pub fn resources_by_state(&self) -> BTreeMap<(&'static str, String, String), u64> {
+        let mut counts = BTreeMap::new();
+        for cluster in self.clusters.read().expect("fleet lock").values() {
+            for r in &cluster.resources {
+                let key = (
+                    r.resource_type,
+                    r.provisioning_state.clone(),
+                    r.compliance_state.clone().unwrap_or_default(),
+                );
+                *counts.entry(key).or_default() += 1;
+            }
+        }
+        counts
+    }
+
     pub fn page(&self, filter: &FleetFilter, after: Option<&str>, limit: usize) -> FleetPage {
         let clusters = self.clusters.read().expect("fleet lock");
         let mut page = FleetPage {

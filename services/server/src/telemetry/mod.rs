@@ -30,8 +30,8 @@ pub use keys::InstrumentedKeyProvider;
 pub use metrics::{Metrics, metrics};
 pub use store::InstrumentedStore;
 
+use crate::app::App;
 use crate::config::Config;
-use crate::hub::ChangeHub;
 
 static PROMETHEUS: OnceLock<PrometheusExporter> = OnceLock::new();
 
@@ -147,15 +147,50 @@ pub fn prometheus_text() -> String {
     String::from_utf8(text).unwrap_or_default()
 }
 
-/// Gauges read from the running service when metrics are collected: waiting long-polls.
-pub fn observe(hub: &Arc<ChangeHub>) {
-    let hub: Weak<ChangeHub> = Arc::downgrade(hub);
-    opentelemetry::global::meter("clusterconfig")
+/// Gauges read from the running service when metrics are collected: waiting long-polls, and from the fleet
+/// index, agents by last-contact age and resources by state.
+pub fn observe(app: &Arc<App>) {
+    let meter = opentelemetry::global::meter("clusterconfig");
+    let weak: Weak<App> = Arc::downgrade(app);
+    meter
         .u64_observable_gauge("clusterconfig.longpolls.waiting")
         .with_description("Agents' long-polls waiting for a change of their cluster.")
         .with_callback(move |observer| {
-            if let Some(hub) = hub.upgrade() {
-                observer.observe(hub.waiting() as u64, &[]);
+            if let Some(app) = weak.upgrade() {
+                observer.observe(app.hub().waiting() as u64, &[]);
+            }
+        })
+        .build();
+    let weak: Weak<App> = Arc::downgrade(app);
+    meter
+        .u64_observable_gauge("clusterconfig.agents")
+        .with_description(
+            "Clusters by how long ago their agent was last in contact (never, 5m, 1h, 24h, older).",
+        )
+        .with_callback(move |observer| {
+            if let Some(app) = weak.upgrade() {
+                for (age, count) in app.fleet().agents_by_contact_age(app.now()) {
+                    observer.observe(count, &[KeyValue::new("last_contact", age)]);
+                }
+            }
+        })
+        .build();
+    let weak: Weak<App> = Arc::downgrade(app);
+    meter
+        .u64_observable_gauge("clusterconfig.resources")
+        .with_description("Resources by type, provisioning state and compliance state.")
+        .with_callback(move |observer| {
+            if let Some(app) = weak.upgrade() {
+                for ((kind, provisioning, compliance), count) in app.fleet().resources_by_state() {
+                    observer.observe(
+                        count,
+                        &[
+                            KeyValue::new("resource_type", kind),
+                            KeyValue::new("provisioning_state", provisioning),
+                            KeyValue::new("compliance_state", compliance),
+                        ],
+                    );
+                }
             }
         })
         .build();
