@@ -235,6 +235,19 @@ async fn a_put_is_traced_in_the_callers_trace_and_counted_in_the_metrics() {
         assert!(text.contains(family), "{family} in:\n{text}");
     }
 
+    // On Cosmos DB, its own account of the calls: request units, and requests by status.
+    if std::env::var("CLUSTERCONFIG_E2E_STORE").as_deref() == Ok("cosmos") {
+        assert!(
+            text.contains("clusterconfig_cosmos_request_units_total"),
+            "RU charges:\n{text}"
+        );
+        assert!(
+            text.contains("clusterconfig_cosmos_requests_total{http_response_status_code=\"200\"}")
+                || text.contains("clusterconfig_cosmos_requests_total{http_response_status_code=\"201\"}"),
+            "Cosmos requests by status:\n{text}"
+        );
+    }
+
     // Gauges from the fleet index: agents by last contact, resources by state (the index catches up with the
     // PUT within about a second).
     let deadline = Instant::now() + Duration::from_secs(15);

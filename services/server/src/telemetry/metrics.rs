@@ -151,7 +151,12 @@ mod tests {
     fn the_dashboard_queries_only_exported_metrics() {
         let dashboard: serde_json::Value =
             serde_json::from_str(include_str!("../../../../infra/grafana/clusterconfig.json")).unwrap();
-        let sources = [include_str!("metrics.rs"), include_str!("mod.rs")].concat();
+        let sources = [
+            include_str!("metrics.rs"),
+            include_str!("mod.rs"),
+            include_str!("../../../store/src/cosmos/metrics.rs"),
+        ]
+        .concat();
         let instruments: Vec<String> = regex::Regex::new(r#""((?:http|clusterconfig)\.[a-z_.]+)""#)
             .unwrap()
             .captures_iter(&sources)

@@ -14,6 +14,7 @@
 
 mod documents;
 mod feed;
+mod metrics;
 mod plan;
 mod policy;
 #[cfg(test)]
@@ -388,7 +389,8 @@ async fn build_client(settings: &CosmosSettings) -> Result<CosmosClient> {
         .map_err(config)?;
     let mut builder = CosmosClient::builder()
         .with_runtime(runtime)
-        .with_default_operation_options(operation_options(settings.request_timeout));
+        .with_default_operation_options(operation_options(settings.request_timeout))
+        .with_diagnostics_handler(std::sync::Arc::new(metrics::CosmosMetrics::new()));
     if settings.emulator {
         builder = builder.with_binary_encoding_options(BinaryEncodingOptions::new().with_enabled(false));
     }
