@@ -4,38 +4,12 @@ list-by-cluster | list-by-location | list-versions-by-cluster | show-by-cluster 
 Configuration comes from the environment, as for sdk_roundtrip.py.
 """
 
-import os
-import sys
-import time
 
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import ResourceNotFoundError
-from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.kubernetesconfiguration.extensiontypes import KubernetesConfigurationExtensionTypesMgmtClient
 
-BASE = os.environ["CC_BASE_URL"]
-TOKEN = os.environ["CC_TOKEN"]
-SUB = os.environ["CC_SUBSCRIPTION"]
-CLUSTER = (os.environ["CC_RESOURCE_GROUP"], os.environ["CC_CLUSTER_RP"], os.environ["CC_CLUSTER_TYPE"], os.environ["CC_CLUSTER_NAME"])
+from cc_client import BASE, CLUSTER, SUB, StaticBearer, StaticToken, check
 
-
-class StaticToken:
-    def get_token(self, *scopes, **kwargs):
-        return AccessToken(TOKEN, int(time.time()) + 3600)
-
-
-class StaticBearer(SansIOHTTPPolicy):
-    """azure-core's bearer policy refuses plain http; this sends the same header."""
-
-    def on_request(self, request):
-        request.http_request.headers["Authorization"] = f"Bearer {TOKEN}"
-
-
-def check(condition, message):
-    if not condition:
-        print(f"FAILED: {message}", flush=True)
-        sys.exit(1)
-    print(f"ok: {message}", flush=True)
 
 
 def main():

@@ -11,41 +11,18 @@ clusters' agents are simulated by the test. Configuration comes from the environ
 
 import json
 import os
-import sys
 import time
 
-from azure.core.credentials import AccessToken
-from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.policyinsights import PolicyInsightsClient
 from azure.mgmt.policyinsights import models as insights_models
 from azure.mgmt.policyinsights.models import QueryOptions
 from azure.mgmt.resource.policy import PolicyClient, models
 
-BASE = os.environ["CC_BASE_URL"]
-TOKEN = os.environ["CC_TOKEN"]
-SUB = os.environ["CC_SUBSCRIPTION"]
+from cc_client import BASE, SUB, StaticBearer, StaticToken, check
+
 CLUSTERS = int(os.environ["CC_CLUSTERS"])
 with open(os.environ["CC_DEFINITION_FILE"]) as f:
     PUBLISHED = json.load(f)
-
-
-class StaticToken:
-    def get_token(self, *scopes, **kwargs):
-        return AccessToken(TOKEN, int(time.time()) + 3600)
-
-
-class StaticBearer(SansIOHTTPPolicy):
-    """azure-core's bearer policy refuses plain http; the authentication_policy option replaces it."""
-
-    def on_request(self, request):
-        request.http_request.headers["Authorization"] = f"Bearer {TOKEN}"
-
-
-def check(condition, message):
-    if not condition:
-        print(f"FAILED: {message}", flush=True)
-        sys.exit(1)
-    print(f"ok: {message}", flush=True)
 
 
 def until(what, probe, timeout=60):

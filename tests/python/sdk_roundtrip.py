@@ -7,42 +7,13 @@ the cluster's (simulated) agent. Configuration comes from the environment:
   CC_SUBSCRIPTION, CC_RESOURCE_GROUP, CC_CLUSTER_RP, CC_CLUSTER_TYPE, CC_CLUSTER_NAME  the cluster
 """
 
-import os
-import sys
-import time
 
-from azure.core.credentials import AccessToken
-from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.kubernetesconfiguration.extensions import KubernetesConfigurationExtensionsMgmtClient
 from azure.mgmt.kubernetesconfiguration.fluxconfigurations import KubernetesConfigurationFluxConfigurationsMgmtClient
 
-BASE = os.environ["CC_BASE_URL"]
-TOKEN = os.environ["CC_TOKEN"]
-SUB = os.environ["CC_SUBSCRIPTION"]
-CLUSTER = (os.environ["CC_RESOURCE_GROUP"], os.environ["CC_CLUSTER_RP"], os.environ["CC_CLUSTER_TYPE"], os.environ["CC_CLUSTER_NAME"])
+from cc_client import BASE, CLUSTER, SUB, StaticBearer, StaticToken, check
+
 CANARY = "Q0FOQVJZLXNkay1zZWNyZXQ="  # base64 of a canary token that must never come back
-
-
-class StaticToken:
-    """A TokenCredential that hands out the server's ARM token."""
-
-    def get_token(self, *scopes, **kwargs):
-        return AccessToken(TOKEN, int(time.time()) + 3600)
-
-
-class StaticBearer(SansIOHTTPPolicy):
-    """The bearer policy of azure-core refuses plain http; this one sends the same header (the SDK's supported
-    way to replace authentication: the authentication_policy client option)."""
-
-    def on_request(self, request):
-        request.http_request.headers["Authorization"] = f"Bearer {TOKEN}"
-
-
-def check(condition, message):
-    if not condition:
-        print(f"FAILED: {message}", flush=True)
-        sys.exit(1)
-    print(f"ok: {message}", flush=True)
 
 
 def main():

@@ -5,7 +5,7 @@ use clusterconfig_model::error::ArmError;
 use clusterconfig_model::extension_types::{Asker, CatalogView};
 use clusterconfig_model::ids::{ClusterId, PROVIDER_NAMESPACE, SubscriptionId};
 
-use super::{App, store_error};
+use super::{App, facts_of, store_error};
 
 /// Where the catalog is asked about.
 #[derive(Debug, Clone)]
@@ -38,10 +38,8 @@ impl App {
                     .cluster(&cluster.key())
                     .await
                     .map_err(store_error)?
-                    .and_then(|record| record.agent)
-                    .and_then(|json| {
-                        serde_json::from_str::<clusterconfig_model::dataplane::AgentFacts>(&json).ok()
-                    });
+                    .as_ref()
+                    .and_then(facts_of);
                 let cluster_type = cluster.kind().as_str().split_once('/').map(|(_, t)| t.to_owned());
                 (
                     cluster.provider_scope(),

@@ -410,9 +410,12 @@ fn operation_state(record: &clusterconfig_store::OperationRecord) -> &'static st
 
 /// The facts an agent reported for a cluster, if any.
 fn agent_facts(partition: &Partition) -> Option<AgentFacts> {
-    partition
-        .cluster
-        .as_ref()?
+    facts_of(partition.cluster.as_ref()?)
+}
+
+/// The facts an agent reported, from its cluster's record.
+fn facts_of(record: &clusterconfig_store::ClusterRecord) -> Option<AgentFacts> {
+    record
         .agent
         .as_deref()
         .and_then(|json| serde_json::from_str(json).ok())
